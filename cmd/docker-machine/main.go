@@ -1,0 +1,24 @@
+// Command docker-machine creates and manages Docker hosts.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/docker-machine-ng/machine/commands"
+	_ "github.com/docker-machine-ng/machine/drivers/none"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := commands.Run(ctx, commands.Env{
+		Args:   os.Args,
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+	})
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,192 @@
+// Package commands implements the docker-machine command line: one file
+// per subcommand, the shared output helpers, and the single place where
+// errors become messages and exit codes.
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/docker-machine-ng/machine/libmachine"
+	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/version"
+)
+
+// Env is what a run of the CLI sees of the outside world, so tests can
+// run commands in-process.
+type Env struct {
+	Args   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// session is the state shared by the commands of one invocation.
+type session struct {
+	Env
+	appName string
+	api     *libmachine.API
+	root    *cli.Command
+}
+
+// Run executes the CLI and returns the process exit code.
+func Run(ctx context.Context, e Env) int {
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
+	}
+	r := &session{Env: e, appName: filepath.Base(e.Args[0])}
+	log.SetOutput(e.Stdout, e.Stderr)
+	debug, err := debugRequested(e.Args, e.Getenv("MACHINE_DEBUG"))
+	if err != nil {
+		fmt.Fprintln(e.Stderr, err)
+		return exitError
+	}
+	log.SetDebug(debug)
+	err = r.app().Run(ctx, e.Args)
+	if err != nil {
+		if msg := message(err); msg != "" {
+			fmt.Fprintln(e.Stderr, msg)
+		}
+	}
+	return exitCode(err)
+}
+
+// debugRequested scans the whole argv, as the original did, so -D works
+// after the subcommand too.
+func debugRequested(args []string, env string) (bool, error) {
+	for _, a := range args[1:] {
+		if a == "--" {
+			break
+		}
+		if a == "-D" || a == "--debug" || a == "-debug" {
+			return true, nil
+		}
+	}
+	if env == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(env)
+	if err != nil {
+		return false, fmt.Errorf("Error parsing boolean value from MACHINE_DEBUG: %v", err)
+	}
+	return v, nil
+}
+
+func defaultStorePath(getenv func(string) string) string {
+	home := getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".docker", "machine")
+}
+
+func (r *session) app() *cli.Command {
+	root := &cli.Command{
+		Name:                   r.appName,
+		Usage:                  "Create and manage machines running Docker.",
+		Version:                version.Full(),
+		Writer:                 r.Stdout,
+		ErrWriter:              r.Stderr,
+		Reader:                 r.Stdin,
+		HideHelpCommand:        true,
+		EnableShellCompletion:  false,
+		UseShortOptionHandling: false,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "debug", Aliases: []string{"D"}, Usage: "Enable debug mode"},
+			&cli.StringFlag{Name: "storage-path", Aliases: []string{"s"}, Value: defaultStorePath(r.Getenv), Usage: "Configures storage path", Sources: cli.EnvVars("MACHINE_STORAGE_PATH")},
+			&cli.StringFlag{Name: "tls-ca-cert", Usage: "CA to verify remotes against", Sources: cli.EnvVars("MACHINE_TLS_CA_CERT")},
+			&cli.StringFlag{Name: "tls-ca-key", Usage: "Private key to generate certificates", Sources: cli.EnvVars("MACHINE_TLS_CA_KEY")},
+			&cli.StringFlag{Name: "tls-client-cert", Usage: "Client cert to use for TLS", Sources: cli.EnvVars("MACHINE_TLS_CLIENT_CERT")},
+			&cli.StringFlag{Name: "tls-client-key", Usage: "Private key used in client TLS auth", Sources: cli.EnvVars("MACHINE_TLS_CLIENT_KEY")},
+			&cli.StringFlag{Name: "github-api-token", Usage: "Token to use for requests to the Github API", Sources: cli.EnvVars("MACHINE_GITHUB_API_TOKEN")},
+			&cli.BoolFlag{Name: "native-ssh", Usage: "Use the native (Go-based) SSH implementation.", Sources: cli.EnvVars("MACHINE_NATIVE_SSH")},
+			&cli.StringFlag{Name: "bugsnag-api-token", Usage: "BugSnag API token for crash reporting", Sources: cli.EnvVars("MACHINE_BUGSNAG_API_TOKEN")},
+		},
+		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
+			r.root = cmd
+			r.api = libmachine.New(cmd.String("storage-path"))
+			r.configureAPI(cmd)
+			return ctx, nil
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() == 0 {
+				return cli.ShowRootCommandHelp(cmd)
+			}
+			return &usageError{msg: fmt.Sprintf("%s: '%s' is not a %s command.", r.appName, cmd.Args().First(), r.appName), help: r.appName + " --help"}
+		},
+		OnUsageError: func(ctx context.Context, cmd *cli.Command, err error, sub bool) error {
+			return &usageError{msg: "Incorrect Usage: " + err.Error(), help: r.appName + " " + cmd.Name + " --help"}
+		},
+		Commands: r.commands(),
+	}
+	for _, c := range root.Commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = root.OnUsageError
+		}
+	}
+	return root
+}
+
+func (r *session) commands() []*cli.Command {
+	return []*cli.Command{
+		r.activeCommand(),
+		r.configCommand(),
+		r.createCommand(),
+		r.envCommand(),
+		r.inspectCommand(),
+		r.ipCommand(),
+		r.killCommand(),
+		r.lsCommand(),
+		r.provisionCommand(),
+		r.regenerateCertsCommand(),
+		r.restartCommand(),
+		r.rmCommand(),
+		r.sshCommand(),
+		r.scpCommand(),
+		r.mountCommand(),
+		r.startCommand(),
+		r.statusCommand(),
+		r.stopCommand(),
+		r.upgradeCommand(),
+		r.urlCommand(),
+		r.versionCommand(),
+		r.helpCommand(),
+	}
+}
+
+// global returns a global flag's value.
+func (r *session) global(name string) string { return r.root.String(name) }
+
+func (r *session) helpCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "Shows a list of commands or help for one command",
+		ArgsUsage: "[command]",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			root := cmd.Root()
+			if name := cmd.Args().First(); name != "" {
+				c := root.Command(name)
+				if c == nil {
+					return &usageError{msg: fmt.Sprintf("No help topic for '%s'", name), help: r.appName + " --help"}
+				}
+				return printCommandHelp(r.Stdout, r.appName, c)
+			}
+			return cli.ShowRootCommandHelp(root)
+		},
+	}
+}
+
+// argsWithoutHelp is the positional arguments; kept as a helper so every
+// command treats them alike.
+func args(cmd *cli.Command) []string { return cmd.Args().Slice() }
+
+func joinLines(lines []string) string { return strings.Join(lines, "\n") }

@@ -1,0 +1,139 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/docker-machine-ng/machine/libmachine/cert"
+	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/query"
+)
+
+func (r *session) envCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "env",
+		Usage:       "Display the commands to set up the environment for the Docker client",
+		Description: "Argument is a machine name.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "swarm", Usage: "Display the Swarm config instead of the Docker daemon"},
+			&cli.StringFlag{Name: "shell", Usage: "Force environment to be configured for a specified shell: [fish, cmd, powershell, tcsh, emacs], default is auto-detect"},
+			&cli.BoolFlag{Name: "unset", Aliases: []string{"u"}, Usage: "Unset variables instead of setting them"},
+			&cli.BoolFlag{Name: "no-proxy", Usage: "Add machine IP to NO_PROXY environment variable"},
+		},
+		Action: r.env,
+	}
+}
+
+func (r *session) env(ctx context.Context, cmd *cli.Command) error {
+	// Progress messages must not end up in `eval $(...)`.
+	log.SetOutput(r.Stderr, r.Stderr)
+	shell := cmd.String("shell")
+	if shell == "" {
+		var err error
+		if shell, err = detectShell(r.Getenv); err != nil {
+			return err
+		}
+	}
+	if cmd.Bool("unset") {
+		if cmd.Args().Len() > 0 {
+			return &usageError{msg: "Error: Expected no machine name when the -u flag is present", help: r.appName + " env --help"}
+		}
+		vars := []envVar{{name: "DOCKER_TLS_VERIFY"}, {name: "DOCKER_HOST"}, {name: "DOCKER_CERT_PATH"}, {name: "DOCKER_MACHINE_NAME"}}
+		if cmd.Bool("no-proxy") {
+			name := "NO_PROXY"
+			if r.Getenv("no_proxy") != "" {
+				name = "no_proxy"
+			}
+			vars = append(vars, envVar{name: name})
+		}
+		fmt.Fprint(r.Stdout, renderEnv(shell, vars, true, r.Args))
+		return nil
+	}
+	h, err := r.loadTarget(cmd)
+	if err != nil {
+		return err
+	}
+	dockerURL, err := r.connectionURL(h, cmd.Bool("swarm"))
+	if err != nil {
+		return fmt.Errorf("Error checking TLS connection: %w", err)
+	}
+	dir := r.api.Store.MachineDir(h.Name)
+	vars := []envVar{
+		{"DOCKER_TLS_VERIFY", "1"},
+		{"DOCKER_HOST", dockerURL},
+		{"DOCKER_CERT_PATH", dir},
+		{"DOCKER_MACHINE_NAME", h.Name},
+	}
+	if runtime.GOOS == "windows" {
+		vars = append(vars, envVar{"COMPOSE_CONVERT_WINDOWS_PATHS", "true"})
+	}
+	if cmd.Bool("no-proxy") {
+		ip, err := h.Driver.GetIP()
+		if err != nil {
+			return fmt.Errorf("Error getting host IP: %w", err)
+		}
+		vars = append(vars, noProxyVar(r.Getenv, ip))
+	}
+	fmt.Fprint(r.Stdout, renderEnv(shell, vars, false, r.Args))
+	return nil
+}
+
+// noProxyVar appends the machine IP to whichever of no_proxy / NO_PROXY is
+// set, keeping its spelling.
+func noProxyVar(getenv func(string) string, ip string) envVar {
+	name, val := "no_proxy", getenv("no_proxy")
+	if val == "" {
+		name, val = "NO_PROXY", getenv("NO_PROXY")
+	}
+	switch {
+	case val == "":
+		val = ip
+	case !strings.Contains(val, ip):
+		val += "," + ip
+	}
+	return envVar{name, val}
+}
+
+// connectionURL returns the Docker URL of a machine after checking its
+// certificates locally: chain to the CA, validity, and the current address
+// among the server certificate's names. No network round trip.
+func (r *session) connectionURL(h *host.Host, useSwarm bool) (string, error) {
+	u, err := h.Driver.GetURL()
+	if err != nil {
+		return "", err
+	}
+	if u == "" {
+		return "", errors.New("the machine has no address yet; is it running?")
+	}
+	if useSwarm {
+		so := h.HostOptions.SwarmOptions
+		if so == nil || !so.Master {
+			return "", fmt.Errorf("%q is not a swarm master. The --swarm flag is intended for use with swarm masters", h.Name)
+		}
+		u = query.SwarmURL(u, so.Host)
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("parsing the machine URL %q: %w", u, err)
+	}
+	dir := r.api.Store.MachineDir(h.Name)
+	m := cert.Material{
+		CACert:     filepath.Join(dir, "ca.pem"),
+		ClientCert: filepath.Join(dir, "cert.pem"),
+		ClientKey:  filepath.Join(dir, "key.pem"),
+		ServerCert: h.HostOptions.AuthOptions.ServerCertPath,
+	}
+	if err := cert.Validate(m, parsed.Host, time.Now()); err != nil {
+		return "", fmt.Errorf("Error checking and/or regenerating the certs: %w. You can attempt to regenerate them using '%s regenerate-certs %s'. Be advised that this will trigger a Docker daemon restart which might stop running containers.", err, r.appName, h.Name)
+	}
+	return u, nil
+}

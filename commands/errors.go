@@ -1,0 +1,66 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/docker-machine-ng/machine/libmachine"
+)
+
+// Exit codes.
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitPreCreate = 3
+)
+
+// exitCoder lets an error choose the process exit code (ssh passes the
+// remote command's status through).
+type exitCoder interface{ ExitCode() int }
+
+// usageError is a command-line mistake; it exits 1 (the original exited 0).
+type usageError struct {
+	msg  string
+	help string // the command to point at, e.g. "docker-machine ls --help"
+}
+
+func (e *usageError) Error() string {
+	if e.help == "" {
+		return e.msg
+	}
+	return fmt.Sprintf("%s (see '%s')", e.msg, e.help)
+}
+
+// silentExit ends the process with a code and no message (a declined
+// prompt, or an ssh command whose exit status is passed through).
+type silentExit struct{ code int }
+
+func (e *silentExit) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+func (e *silentExit) ExitCode() int { return e.code }
+
+// exitCode maps an error to the process exit code; it is the one place
+// where this happens.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var pc *libmachine.PreCreateError
+	if errors.As(err, &pc) {
+		return exitPreCreate
+	}
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return exitError
+}
+
+// message renders an error as the single line printed on stderr.
+func message(err error) string {
+	var se *silentExit
+	if errors.As(err, &se) {
+		return ""
+	}
+	return strings.TrimRight(err.Error(), "\n")
+}

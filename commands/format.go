@@ -1,0 +1,68 @@
+package commands
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+)
+
+// templateFuncs are the extra functions of --format templates.
+var templateFuncs = template.FuncMap{
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	"prettyjson": func(v any) (string, error) {
+		b, err := json.MarshalIndent(v, "", "    ")
+		return string(b), err
+	},
+}
+
+// rowTemplate is a parsed `--format` value: a leading "table" asks for a
+// header row and aligned columns.
+type rowTemplate struct {
+	tmpl  *template.Template
+	table bool
+}
+
+func parseRowTemplate(format string) (*rowTemplate, error) {
+	rt := &rowTemplate{}
+	if rest, ok := strings.CutPrefix(format, "table"); ok {
+		rt.table = true
+		format = rest
+	}
+	format = strings.TrimSpace(format)
+	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
+	t, err := template.New("").Funcs(templateFuncs).Parse(format)
+	if err != nil {
+		return nil, err
+	}
+	rt.tmpl = t
+	return rt, nil
+}
+
+// render writes the header (table mode) and one line per row.
+func (rt *rowTemplate) render(w io.Writer, header any, rows []any) error {
+	out := w
+	var tw *tabwriter.Writer
+	if rt.table {
+		tw = tabwriter.NewWriter(w, 5, 1, 3, ' ', 0)
+		out = tw
+		if err := rt.tmpl.Execute(out, header); err != nil {
+			return err
+		}
+		io.WriteString(out, "\n")
+	}
+	for _, row := range rows {
+		if err := rt.tmpl.Execute(out, row); err != nil {
+			return err
+		}
+		io.WriteString(out, "\n")
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}

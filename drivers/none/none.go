@@ -1,0 +1,97 @@
+// Package none is the driver that manages nothing: it records the URL of a
+// Docker daemon that already exists.
+package none
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/docker-machine-ng/machine/libmachine/drivers"
+	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
+	"github.com/docker-machine-ng/machine/libmachine/registry"
+	"github.com/docker-machine-ng/machine/libmachine/state"
+)
+
+// Name is the driver's registered name.
+const Name = "none"
+
+func init() {
+	registry.Register(Name, func(machine, store string) drivers.Driver { return New(machine, store) })
+}
+
+// Driver is the none driver. URL is the daemon address given at create.
+type Driver struct {
+	*drivers.BaseDriver
+	URL string
+}
+
+// New returns an unconfigured none driver.
+func New(machineName, storePath string) *Driver {
+	return &Driver{BaseDriver: &drivers.BaseDriver{MachineName: machineName, StorePath: storePath}}
+}
+
+// DriverName returns "none".
+func (d *Driver) DriverName() string { return Name }
+
+// GetCreateFlags declares --url.
+func (d *Driver) GetCreateFlags() []mcnflag.Flag {
+	return []mcnflag.Flag{mcnflag.StringFlag{Name: "url", Usage: "URL of host when no driver is selected"}}
+}
+
+// SetConfigFromFlags reads --url; it is required and must be a tcp:// URL
+// with a host.
+func (d *Driver) SetConfigFromFlags(opts drivers.DriverOptions) error {
+	d.URL = opts.String("url")
+	if d.URL == "" {
+		return errors.New("--url option is required when no driver is selected")
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("--url %q is not a URL like tcp://192.168.1.10:2376", d.URL)
+	}
+	return nil
+}
+
+// GetURL returns the recorded URL.
+func (d *Driver) GetURL() (string, error) { return d.URL, nil }
+
+// GetIP returns the URL's host part. The original returned host:port; we
+// return the host alone so `ip` prints an address, as for every driver.
+func (d *Driver) GetIP() (string, error) {
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return "", err
+	}
+	return u.Hostname(), nil
+}
+
+// GetSSHHostname fails: a none machine has no SSH.
+func (d *Driver) GetSSHHostname() (string, error) {
+	return "", &drivers.NotSupportedError{Driver: Name, Operation: "SSH"}
+}
+
+// GetState is always Running: nothing is managed.
+func (d *Driver) GetState() (state.State, error) { return state.Running, nil }
+
+// Create does nothing.
+func (d *Driver) Create() error { return nil }
+
+// Remove does nothing remotely.
+func (d *Driver) Remove() error { return nil }
+
+func (d *Driver) cannot(what string) error {
+	return fmt.Errorf("hosts without a driver cannot be %s", what)
+}
+
+// Start fails: the none driver manages nothing.
+func (d *Driver) Start() error { return d.cannot("started") }
+
+// Stop fails.
+func (d *Driver) Stop() error { return d.cannot("stopped") }
+
+// Restart fails.
+func (d *Driver) Restart() error { return d.cannot("restarted") }
+
+// Kill fails.
+func (d *Driver) Kill() error { return d.cannot("killed") }

@@ -1,0 +1,65 @@
+package cert
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+)
+
+// Material names the files a client uses to reach one machine.
+type Material struct {
+	CACert, ClientCert, ClientKey string
+	// ServerCert is optional: machines without provisioning (the none
+	// driver) have none.
+	ServerCert string
+}
+
+// Validate checks a machine's certificates locally, without dialing: the
+// client certificate and the server certificate must chain to the CA, be
+// within their validity, and the server certificate must name host (the
+// address the client will dial).
+func Validate(m Material, host string, now time.Time) error {
+	ca, err := ReadCert(m.CACert)
+	if err != nil {
+		return fmt.Errorf("CA certificate: %w", err)
+	}
+	if now.After(ca.NotAfter) {
+		return fmt.Errorf("the CA certificate %s expired on %s", m.CACert, ca.NotAfter.Format(time.DateOnly))
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	pair, err := tls.LoadX509KeyPair(m.ClientCert, m.ClientKey)
+	if err != nil {
+		return fmt.Errorf("client certificate: %w", err)
+	}
+	client, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("client certificate: %w", err)
+	}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return fmt.Errorf("client certificate %s: %w", m.ClientCert, err)
+	}
+	if m.ServerCert == "" {
+		return nil
+	}
+	if _, err := os.Stat(m.ServerCert); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	server, err := ReadCert(m.ServerCert)
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	_, err = server.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, DNSName: name, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	if err != nil {
+		return fmt.Errorf("There was an error validating certificates for host %q: %w", host, err)
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+// Package libmachine ties the store, the drivers, the certificates and the
+// provisioners into the operations the commands perform, create first.
+package libmachine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker-machine-ng/machine/libmachine/auth"
+	"github.com/docker-machine-ng/machine/libmachine/cert"
+	"github.com/docker-machine-ng/machine/libmachine/drivers"
+	"github.com/docker-machine-ng/machine/libmachine/engine"
+	"github.com/docker-machine-ng/machine/libmachine/fsutil"
+	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/persist"
+	"github.com/docker-machine-ng/machine/libmachine/registry"
+	"github.com/docker-machine-ng/machine/libmachine/state"
+	"github.com/docker-machine-ng/machine/libmachine/swarm"
+)
+
+// Provisioner turns a machine the driver created into a Docker host:
+// SSH, OS detection, Docker install, certificates, daemon configuration.
+type Provisioner interface {
+	Provision(ctx context.Context, h *host.Host) error
+}
+
+// API performs machine operations on one store.
+type API struct {
+	Store *persist.Store
+	// Provisioner configures machines after the driver made them; drivers
+	// that manage no host (none) skip it.
+	Provisioner Provisioner
+	// Checker verifies the daemon is reachable at the end of create; nil
+	// skips the check.
+	Checker func(ctx context.Context, h *host.Host) error
+}
+
+// New returns an API on the store at root.
+func New(root string) *API { return &API{Store: persist.New(root)} }
+
+// PreCreateError wraps a failed driver pre-create check (exit code 3).
+type PreCreateError struct{ Err error }
+
+func (e *PreCreateError) Error() string { return fmt.Sprintf("Error with pre-create check: %q", e.Err.Error()) }
+func (e *PreCreateError) Unwrap() error { return e.Err }
+
+// CreateError is a create failure after the machine was recorded.
+type CreateError struct {
+	Err error
+	// Kept says the machine was left in place (--keep-on-failure) or
+	// could not be cleaned up (CleanupErr).
+	Kept       bool
+	CleanupErr error
+	Name       string
+}
+
+func (e *CreateError) Error() string {
+	msg := "Error creating machine: " + e.Err.Error()
+	switch {
+	case e.CleanupErr != nil:
+		msg += fmt.Sprintf(" (removing what was created also failed: %v; remove it with \"docker-machine rm -f %s\")", e.CleanupErr, e.Name)
+	case e.Kept:
+		msg += fmt.Sprintf(" (the machine was kept because of --keep-on-failure; remove it with \"docker-machine rm -f %s\")", e.Name)
+	default:
+		msg += " (everything created was removed)"
+	}
+	return msg
+}
+func (e *CreateError) Unwrap() error { return e.Err }
+
+// DefaultAuthOptions returns the certificate paths for a new machine.
+// Empty overrides mean the store's own certs directory.
+func (a *API) DefaultAuthOptions(name, caCert, caKey, clientCert, clientKey string) *auth.Options {
+	certs := a.Store.CertsDir()
+	pick := func(v, def string) string {
+		if v != "" {
+			return v
+		}
+		return filepath.Join(certs, def)
+	}
+	dir := a.Store.MachineDir(name)
+	return &auth.Options{
+		CertDir:          certs,
+		CaCertPath:       pick(caCert, "ca.pem"),
+		CaPrivateKeyPath: pick(caKey, "ca-key.pem"),
+		ClientCertPath:   pick(clientCert, "cert.pem"),
+		ClientKeyPath:    pick(clientKey, "key.pem"),
+		ServerCertPath:   filepath.Join(dir, "server.pem"),
+		ServerKeyPath:    filepath.Join(dir, "server-key.pem"),
+		ServerCertSANs:   []string{},
+		StorePath:        dir,
+	}
+}
+
+// NewHost assembles a host record around a configured driver.
+func (a *API) NewHost(d drivers.Driver, ao *auth.Options, eo *engine.Options, so *swarm.Options) *host.Host {
+	return &host.Host{
+		ConfigVersion: host.ConfigVersion,
+		Driver:        d,
+		DriverName:    d.DriverName(),
+		Name:          d.GetMachineName(),
+		HostOptions: &host.Options{
+			EngineOptions: eo,
+			SwarmOptions:  so,
+			AuthOptions:   ao,
+		},
+	}
+}
+
+// NewDriver returns the named compiled-in driver for a new machine.
+func (a *API) NewDriver(driverName, machineName string) (drivers.Driver, error) {
+	return registry.New(driverName, machineName, a.Store.Root)
+}
+
+// CreateOptions tune Create.
+type CreateOptions struct {
+	KeepOnFailure bool
+	// StateTimeout bounds the wait for the driver to report Running.
+	StateTimeout time.Duration
+}
+
+// Create runs the create pipeline: certificates, pre-create check, record,
+// driver create, wait for running, provision, connection check. On a
+// failure after the record exists, everything is rolled back unless
+// KeepOnFailure.
+func (a *API) Create(ctx context.Context, h *host.Host, o CreateOptions) error {
+	lock, err := a.Store.Lock(h.Name)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if ok, err := a.Store.Exists(h.Name); err != nil {
+		return err
+	} else if ok {
+		return &persist.ErrExists{Name: h.Name}
+	}
+	if err := cert.Bootstrap(h.HostOptions.AuthOptions, false); err != nil {
+		return fmt.Errorf("Error generating certificates: %w", err)
+	}
+	log.Infof("Running pre-create checks...")
+	if err := h.Driver.PreCreateCheck(); err != nil {
+		return &PreCreateError{Err: err}
+	}
+	if err := a.Store.CreateDir(h.Name); err != nil {
+		return err
+	}
+	if err := a.Store.Save(h); err != nil {
+		a.Store.Remove(h.Name)
+		return err
+	}
+	if err := a.create(ctx, h, o); err != nil {
+		ce := &CreateError{Err: err, Name: h.Name, Kept: o.KeepOnFailure}
+		if !o.KeepOnFailure {
+			ce.CleanupErr = a.rollback(h)
+		}
+		return ce
+	}
+	return nil
+}
+
+func (a *API) rollback(h *host.Host) error {
+	var errs []error
+	if err := h.Driver.Remove(); err != nil {
+		errs = append(errs, fmt.Errorf("driver: %w", err))
+	}
+	if err := a.Store.Remove(h.Name); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (a *API) create(ctx context.Context, h *host.Host, o CreateOptions) error {
+	log.Infof("Creating machine...")
+	if err := h.Driver.Create(); err != nil {
+		return fmt.Errorf("Error in driver during machine creation: %w", err)
+	}
+	if err := a.Store.Save(h); err != nil {
+		return err
+	}
+	if _, err := h.Driver.GetSSHHostname(); errors.Is(err, drivers.ErrNotSupported) {
+		// Nothing to provision: record the client certificates so
+		// DOCKER_CERT_PATH holds what the docker CLI expects.
+		return a.CopyClientCerts(h)
+	}
+	log.Infof("Waiting for machine to be running, this may take a few minutes...")
+	if err := WaitForState(ctx, h.Driver, state.Running, o.StateTimeout); err != nil {
+		return fmt.Errorf("Error waiting for machine to be running: %w", err)
+	}
+	if a.Provisioner == nil {
+		return errors.New("this build has no provisioner")
+	}
+	if err := a.Provisioner.Provision(ctx, h); err != nil {
+		return err
+	}
+	if err := a.Store.Save(h); err != nil {
+		return err
+	}
+	if a.Checker != nil {
+		log.Infof("Checking connection to Docker...")
+		if err := a.Checker(ctx, h); err != nil {
+			return fmt.Errorf("Error checking the host: %w", err)
+		}
+		log.Infof("Docker is up and running!")
+	}
+	return nil
+}
+
+// CopyClientCerts copies the CA and client certificate into the machine
+// directory as ca.pem, cert.pem and key.pem.
+func (a *API) CopyClientCerts(h *host.Host) error {
+	ao := h.HostOptions.AuthOptions
+	dir := a.Store.MachineDir(h.Name)
+	for _, c := range []struct {
+		src, dst string
+		mode     os.FileMode
+	}{
+		{ao.CaCertPath, "ca.pem", 0o644},
+		{ao.ClientCertPath, "cert.pem", 0o644},
+		{ao.ClientKeyPath, "key.pem", 0o600},
+	} {
+		if err := fsutil.CopyFile(c.src, filepath.Join(dir, c.dst), c.mode); err != nil {
+			return fmt.Errorf("copying certificates to the machine directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// WaitForState polls the driver until it reports want, with backoff,
+// bounded by timeout (default 3 minutes) and ctx.
+func WaitForState(ctx context.Context, d drivers.Driver, want state.State, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	delay := 50 * time.Millisecond
+	var last error
+	for {
+		s, err := d.GetState()
+		if err == nil && s == want {
+			return nil
+		}
+		if err != nil {
+			last = err
+		} else {
+			last = fmt.Errorf("machine is %s", stateName(s))
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("timed out after %s waiting for state %s: %w", timeout, want, last)
+		case <-t.C:
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+func stateName(s state.State) string {
+	if s == state.None {
+		return "in no known state"
+	}
+	return s.String()
+}

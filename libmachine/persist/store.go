@@ -1,0 +1,237 @@
+// Package persist is the on-disk machine store: <root>/machines/<name>/
+// config.json plus keys and certificates, compatible with the original.
+// Writes are atomic and serialized per machine by a lock file; reads never
+// write.
+package persist
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/docker-machine-ng/machine/libmachine/fsutil"
+	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/registry"
+)
+
+// Modes of store files and directories.
+const (
+	DirMode  = 0o700
+	FileMode = 0o600
+)
+
+// ErrNotExist is returned for a machine the store does not have.
+type ErrNotExist struct{ Name string }
+
+func (e *ErrNotExist) Error() string {
+	return fmt.Sprintf("Docker machine %q does not exist. Use \"docker-machine ls\" to list machines. Use \"docker-machine create\" to add a new one.", e.Name)
+}
+
+// ErrExists is returned when creating a machine whose directory exists.
+type ErrExists struct{ Name string }
+
+func (e *ErrExists) Error() string { return fmt.Sprintf("Docker machine %q already exists", e.Name) }
+
+// Store is a machine store rooted at Root.
+type Store struct {
+	Root string
+}
+
+// New returns the store at root.
+func New(root string) *Store { return &Store{Root: root} }
+
+// MachinesDir is <root>/machines.
+func (s *Store) MachinesDir() string { return filepath.Join(s.Root, "machines") }
+
+// CertsDir is <root>/certs.
+func (s *Store) CertsDir() string { return filepath.Join(s.Root, "certs") }
+
+// MachineDir is the directory of one machine.
+func (s *Store) MachineDir(name string) string { return filepath.Join(s.MachinesDir(), name) }
+
+func (s *Store) configPath(name string) string {
+	return filepath.Join(s.MachineDir(name), "config.json")
+}
+
+func (s *Store) lockPath(name string) string {
+	return filepath.Join(s.MachinesDir(), "."+name+".lock")
+}
+
+// List returns the machine names, sorted. Entries starting with "." are
+// not machines (lock and temp files live there).
+func (s *Store) List() ([]string, error) {
+	entries, err := os.ReadDir(s.MachinesDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing machines: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Exists reports whether the machine directory exists.
+func (s *Store) Exists(name string) (bool, error) {
+	_, err := os.Stat(s.MachineDir(name))
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
+}
+
+// Load reads one machine. Older config versions are migrated in memory;
+// nothing is written.
+func (s *Store) Load(name string) (*host.Host, error) {
+	dir := s.MachineDir(name)
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if ok, _ := s.Exists(name); ok {
+				return nil, fmt.Errorf("machine %q has no config.json; remove it with \"docker-machine rm -f %s\"", name, name)
+			}
+			return nil, &ErrNotExist{Name: name}
+		}
+		return nil, err
+	}
+	st, migrated, err := host.Decode(data, dir)
+	if err != nil {
+		return nil, err
+	}
+	d, err := registry.Load(st.DriverName, name, s.Root, st.Driver)
+	if err != nil {
+		return nil, err
+	}
+	h := &host.Host{
+		ConfigVersion: host.ConfigVersion,
+		Driver:        d,
+		DriverName:    st.DriverName,
+		HostOptions:   st.HostOptions,
+		Name:          name,
+		RawDriver:     st.Driver,
+	}
+	if migrated {
+		h.Migrated = data
+	}
+	return h, nil
+}
+
+// LoadResult is one machine of LoadAll: a host or the error loading it.
+type LoadResult struct {
+	Name string
+	Host *host.Host
+	Err  error
+}
+
+// LoadAll loads every machine concurrently, in name order. A broken
+// machine yields an error entry and never stops the others.
+func (s *Store) LoadAll() ([]LoadResult, error) {
+	names, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LoadResult, len(names))
+	workers := min(runtime.GOMAXPROCS(0)*2, len(names))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				h, err := s.Load(names[i])
+				out[i] = LoadResult{Name: names[i], Host: h, Err: err}
+			}
+		}()
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out, nil
+}
+
+// Lock serializes writers of one machine across processes.
+func (s *Store) Lock(name string) (*fsutil.Lock, error) {
+	if err := os.MkdirAll(s.MachinesDir(), DirMode); err != nil {
+		return nil, err
+	}
+	return fsutil.LockFile(s.lockPath(name))
+}
+
+// CreateDir makes the machine directory; it fails with ErrExists when the
+// name is taken (mkdir is atomic, so two creators cannot both succeed).
+func (s *Store) CreateDir(name string) error {
+	if err := os.MkdirAll(s.MachinesDir(), DirMode); err != nil {
+		return err
+	}
+	if err := os.Mkdir(s.MachineDir(name), DirMode); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &ErrExists{Name: name}
+		}
+		return err
+	}
+	return nil
+}
+
+// Save writes config.json atomically. When the host was migrated from an
+// older version, the original bytes are kept once as config.json.bak.
+// Callers hold the machine's Lock.
+func (s *Store) Save(h *host.Host) error {
+	dir := s.MachineDir(h.Name)
+	if err := os.MkdirAll(dir, DirMode); err != nil {
+		return fmt.Errorf("saving machine %q: %w", h.Name, err)
+	}
+	if h.Migrated != nil {
+		bak := filepath.Join(dir, "config.json.bak")
+		if _, err := os.Stat(bak); errors.Is(err, fs.ErrNotExist) {
+			if err := fsutil.WriteFileAtomic(bak, h.Migrated, FileMode); err != nil {
+				return fmt.Errorf("saving machine %q: backup: %w", h.Name, err)
+			}
+		}
+		h.Migrated = nil
+	}
+	h.ConfigVersion = host.ConfigVersion
+	data, err := h.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(s.configPath(h.Name), data, FileMode); err != nil {
+		return fmt.Errorf("saving machine %q: %w", h.Name, err)
+	}
+	return nil
+}
+
+// Remove deletes the machine directory. Callers hold the machine's Lock.
+func (s *Store) Remove(name string) error {
+	dir := s.MachineDir(name)
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return &ErrNotExist{Name: name}
+	}
+	// Rename first so a half-deleted directory never looks like a machine.
+	trash, err := os.MkdirTemp(s.MachinesDir(), ".removing-"+name+"-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(dir, filepath.Join(trash, name)); err != nil {
+		os.Remove(trash)
+		return fmt.Errorf("removing machine %q: %w", name, err)
+	}
+	return os.RemoveAll(trash)
+}

@@ -1,0 +1,261 @@
+// Package query collects what `ls` and `active` show about machines:
+// state, URL and Docker version, queried concurrently with a bounded pool
+// and a deadline per machine.
+package query
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker-machine-ng/machine/libmachine/drivers"
+	"github.com/docker-machine-ng/machine/libmachine/engine"
+	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/state"
+	"github.com/docker-machine-ng/machine/libmachine/swarm"
+)
+
+// Item is one `ls` row. Field names are the template fields of the
+// original's `ls --format`.
+type Item struct {
+	Name          string
+	Active        string
+	ActiveHost    bool
+	ActiveSwarm   bool
+	DriverName    string
+	State         state.State
+	URL           string
+	SwarmOptions  *swarm.Options
+	Swarm         string
+	EngineOptions *engine.Options
+	Error         string
+	DockerVersion string
+	ResponseTime  time.Duration
+}
+
+// Options tune a query.
+type Options struct {
+	// Timeout bounds the work for one machine.
+	Timeout time.Duration
+	// Workers bounds how many machines are queried at once.
+	Workers int
+	// DockerHost is $DOCKER_HOST, used to decide which machine is active.
+	DockerHost string
+	// SkipDockerVersion leaves DockerVersion empty (for `active`).
+	SkipDockerVersion bool
+}
+
+// Broken is a machine whose config could not be loaded.
+type Broken struct {
+	Name string
+	Err  error
+}
+
+// Run queries hosts and returns one item per host and per broken machine,
+// in the order given (hosts first order preserved, broken rows merged by
+// the caller's sort).
+func Run(ctx context.Context, hosts []*host.Host, o Options) []Item {
+	if o.Workers <= 0 {
+		o.Workers = 32
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	items := make([]Item, len(hosts))
+	sem := make(chan struct{}, o.Workers)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			items[i] = one(ctx, h, o)
+		}()
+	}
+	wg.Wait()
+	fillSwarm(items, hosts)
+	return items
+}
+
+// BrokenItem renders a machine that failed to load.
+func BrokenItem(b Broken) Item {
+	return Item{
+		Name:       b.Name,
+		DriverName: "not found",
+		State:      state.Error,
+		Error:      strings.ReplaceAll(b.Err.Error(), "\n", ""),
+	}
+}
+
+func one(ctx context.Context, h *host.Host, o Options) Item {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	done := make(chan Item, 1)
+	start := time.Now()
+	go func() { done <- collect(ctx, h, o) }()
+	select {
+	case it := <-done:
+		it.ResponseTime = time.Since(start)
+		return it
+	case <-ctx.Done():
+		// The driver call may still be running; its result is dropped.
+		return Item{Name: h.Name, DriverName: h.DriverName, State: state.Timeout, ResponseTime: time.Since(start)}
+	}
+}
+
+func collect(ctx context.Context, h *host.Host, o Options) Item {
+	it := Item{
+		Name:          h.Name,
+		Active:        "-",
+		DriverName:    h.DriverName,
+		SwarmOptions:  h.HostOptions.SwarmOptions,
+		EngineOptions: h.HostOptions.EngineOptions,
+	}
+	u, urlErr := h.Driver.GetURL()
+	switch {
+	case urlErr == nil && u != "":
+		it.State = state.Running
+		it.URL = u
+	default:
+		s, err := h.Driver.GetState()
+		it.State = s
+		if urlErr == nil {
+			urlErr = err
+		}
+	}
+	if urlErr != nil && !errors.Is(urlErr, drivers.ErrHostIsNotRunning) {
+		it.Error = urlErr.Error()
+	}
+	if it.URL != "" && !o.SkipDockerVersion {
+		v, err := DockerVersion(ctx, h, it.URL)
+		if err != nil {
+			it.DockerVersion = "Unknown"
+			it.Error = fmt.Sprintf("Unable to query docker version: %v", err)
+		} else {
+			it.DockerVersion = "v" + v
+		}
+	}
+	if it.State == state.Running && it.URL != "" {
+		it.ActiveHost = o.DockerHost == it.URL
+		if so := h.HostOptions.SwarmOptions; so != nil && so.Master {
+			it.ActiveSwarm = o.DockerHost == SwarmURL(it.URL, so.Host)
+		}
+	}
+	switch {
+	case it.ActiveSwarm:
+		it.Active = "* (swarm)"
+	case it.ActiveHost:
+		it.Active = "*"
+	}
+	return it
+}
+
+// SwarmURL replaces the port of a machine URL by the swarm host's port.
+func SwarmURL(machineURL, swarmHost string) string {
+	mu, err := url.Parse(machineURL)
+	if err != nil {
+		return ""
+	}
+	su, err := url.Parse(swarmHost)
+	if err != nil {
+		return ""
+	}
+	return "tcp://" + net.JoinHostPort(mu.Hostname(), su.Port())
+}
+
+func fillSwarm(items []Item, hosts []*host.Host) {
+	masters := map[string]string{}
+	for _, h := range hosts {
+		if so := h.HostOptions.SwarmOptions; so != nil && so.Master && so.Discovery != "" {
+			masters[so.Discovery] = h.Name
+		}
+	}
+	for i, h := range hosts {
+		so := h.HostOptions.SwarmOptions
+		if so == nil || so.Discovery == "" || items[i].State == state.Timeout {
+			continue
+		}
+		m := masters[so.Discovery]
+		if so.Master {
+			items[i].Swarm = m + " (master)"
+		} else {
+			items[i].Swarm = m
+		}
+	}
+}
+
+var (
+	tlsMu    sync.Mutex
+	tlsCache = map[string]*tls.Config{}
+)
+
+// clientTLS returns the TLS client configuration for the machine's CA and
+// client certificate, parsed once per process.
+func clientTLS(h *host.Host) (*tls.Config, error) {
+	a := h.HostOptions.AuthOptions
+	key := a.CaCertPath + "\x00" + a.ClientCertPath + "\x00" + a.ClientKeyPath
+	tlsMu.Lock()
+	defer tlsMu.Unlock()
+	if c, ok := tlsCache[key]; ok {
+		return c, nil
+	}
+	caPEM, err := os.ReadFile(a.CaCertPath)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s holds no certificate", a.CaCertPath)
+	}
+	pair, err := tls.LoadX509KeyPair(a.ClientCertPath, a.ClientKeyPath)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	tlsCache[key] = c
+	return c, nil
+}
+
+// DockerVersion asks the daemon at dockerURL for its version over mutual
+// TLS, without API version pinning (works with every engine).
+func DockerVersion(ctx context.Context, h *host.Host, dockerURL string) (string, error) {
+	u, err := url.Parse(dockerURL)
+	if err != nil {
+		return "", err
+	}
+	cfg, err := clientTLS(h)
+	if err != nil {
+		return "", err
+	}
+	tr := &http.Transport{TLSClientConfig: cfg.Clone(), Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+u.Host+"/version", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /version: %s", resp.Status)
+	}
+	var v struct{ Version string }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return "", fmt.Errorf("decoding /version: %w", err)
+	}
+	return v.Version, nil
+}

@@ -1,0 +1,115 @@
+// Package registry knows the drivers compiled into this binary.
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/docker-machine-ng/machine/libmachine/drivers"
+	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
+	"github.com/docker-machine-ng/machine/libmachine/state"
+)
+
+// Factory returns a new, unconfigured driver for a machine. storePath is
+// the store root.
+type Factory func(machineName, storePath string) drivers.Driver
+
+var (
+	mu        sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register adds a driver; drivers call it from init.
+func Register(name string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := factories[name]; dup {
+		panic("registry: driver registered twice: " + name)
+	}
+	factories[name] = f
+}
+
+// Names lists the registered drivers, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(factories))
+	for n := range factories {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NotFoundError says the driver is not compiled in.
+type NotFoundError struct{ Name string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("Driver %q not found. This docker-machine knows the drivers: %v", e.Name, Names())
+}
+
+// New returns a fresh driver by name.
+func New(name, machineName, storePath string) (drivers.Driver, error) {
+	mu.RLock()
+	f, ok := factories[name]
+	mu.RUnlock()
+	if !ok {
+		return nil, &NotFoundError{Name: name}
+	}
+	return f(machineName, storePath), nil
+}
+
+// Load returns the named driver configured from its stored JSON. An
+// unknown driver yields a placeholder that keeps the JSON verbatim, so the
+// machine still lists, inspects and removes.
+func Load(name, machineName, storePath string, raw []byte) (drivers.Driver, error) {
+	d, err := New(name, machineName, storePath)
+	if err != nil {
+		return &Missing{Name: name, Machine: machineName, Raw: append(json.RawMessage(nil), raw...)}, nil
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, d); err != nil {
+			return nil, fmt.Errorf("decoding the %s driver configuration: %w", name, err)
+		}
+	}
+	return d, nil
+}
+
+// Missing stands in for a driver this binary lacks. It re-encodes the
+// original JSON unchanged and fails every operation.
+type Missing struct {
+	Name    string
+	Machine string
+	Raw     json.RawMessage
+}
+
+func (m *Missing) err() error { return &NotFoundError{Name: m.Name} }
+
+// MarshalJSON returns the stored driver JSON unchanged.
+func (m *Missing) MarshalJSON() ([]byte, error) {
+	if len(m.Raw) == 0 {
+		return []byte("{}"), nil
+	}
+	return m.Raw, nil
+}
+
+func (m *Missing) Create() error                                  { return m.err() }
+func (m *Missing) DriverName() string                             { return m.Name }
+func (m *Missing) GetCreateFlags() []mcnflag.Flag                 { return nil }
+func (m *Missing) GetIP() (string, error)                         { return "", m.err() }
+func (m *Missing) GetMachineName() string                         { return m.Machine }
+func (m *Missing) GetSSHHostname() (string, error)                { return "", m.err() }
+func (m *Missing) GetSSHKeyPath() string                          { return "" }
+func (m *Missing) GetSSHPort() (int, error)                       { return 0, m.err() }
+func (m *Missing) GetSSHUsername() string                         { return "" }
+func (m *Missing) GetURL() (string, error)                        { return "", m.err() }
+func (m *Missing) GetState() (state.State, error)                 { return state.Error, m.err() }
+func (m *Missing) Kill() error                                    { return m.err() }
+func (m *Missing) PreCreateCheck() error                          { return m.err() }
+func (m *Missing) Remove() error                                  { return m.err() }
+func (m *Missing) Restart() error                                 { return m.err() }
+func (m *Missing) SetConfigFromFlags(drivers.DriverOptions) error { return m.err() }
+func (m *Missing) Start() error                                   { return m.err() }
+func (m *Missing) Stop() error                                    { return m.err() }

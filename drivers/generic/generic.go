@@ -1,0 +1,175 @@
+// Package generic drives an existing Linux host reachable over SSH: it
+// creates nothing, and provisioning turns the host into a Docker host.
+package generic
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/docker-machine-ng/machine/libmachine/drivers"
+	"github.com/docker-machine-ng/machine/libmachine/engine"
+	"github.com/docker-machine-ng/machine/libmachine/fsutil"
+	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
+	"github.com/docker-machine-ng/machine/libmachine/registry"
+	"github.com/docker-machine-ng/machine/libmachine/state"
+)
+
+// Name is the driver's registered name.
+const Name = "generic"
+
+// stateDialTimeout bounds the TCP probe that decides Running/Stopped.
+const stateDialTimeout = 15 * time.Second
+
+// Rebooter runs the reboot command on the host over SSH; the CLI installs
+// it so the driver needs no SSH code of its own.
+var Rebooter func(d *Driver) error
+
+func init() {
+	registry.Register(Name, func(machine, store string) drivers.Driver { return New(machine, store) })
+}
+
+// Driver is the generic driver. Field names match the original's JSON.
+type Driver struct {
+	*drivers.BaseDriver
+	EnginePort int
+	SSHKey     string
+}
+
+// New returns an unconfigured generic driver.
+func New(machineName, storePath string) *Driver {
+	return &Driver{
+		EnginePort: engine.DefaultPort,
+		BaseDriver: &drivers.BaseDriver{MachineName: machineName, StorePath: storePath},
+	}
+}
+
+// DriverName returns "generic".
+func (d *Driver) DriverName() string { return Name }
+
+// GetCreateFlags declares the original's flags and environment variables.
+func (d *Driver) GetCreateFlags() []mcnflag.Flag {
+	return []mcnflag.Flag{
+		mcnflag.IntFlag{Name: "generic-engine-port", Usage: "Docker engine port", Value: engine.DefaultPort, EnvVar: "GENERIC_ENGINE_PORT"},
+		mcnflag.StringFlag{Name: "generic-ip-address", Usage: "IP Address of machine", EnvVar: "GENERIC_IP_ADDRESS"},
+		mcnflag.StringFlag{Name: "generic-ssh-user", Usage: "SSH user", Value: drivers.DefaultSSHUser, EnvVar: "GENERIC_SSH_USER"},
+		mcnflag.StringFlag{Name: "generic-ssh-key", Usage: "SSH private key path (if not provided, default SSH key will be used)", EnvVar: "GENERIC_SSH_KEY"},
+		mcnflag.IntFlag{Name: "generic-ssh-port", Usage: "SSH port", Value: drivers.DefaultSSHPort, EnvVar: "GENERIC_SSH_PORT"},
+	}
+}
+
+// SetConfigFromFlags reads the flags; the IP address is required.
+func (d *Driver) SetConfigFromFlags(o drivers.DriverOptions) error {
+	d.EnginePort = o.Int("generic-engine-port")
+	d.IPAddress = o.String("generic-ip-address")
+	d.SSHUser = o.String("generic-ssh-user")
+	d.SSHKey = o.String("generic-ssh-key")
+	d.SSHPort = o.Int("generic-ssh-port")
+	if d.IPAddress == "" {
+		return errors.New("generic driver requires the --generic-ip-address option")
+	}
+	if d.SSHPort <= 0 || d.SSHPort > 65535 {
+		return fmt.Errorf("--generic-ssh-port %d is not a TCP port", d.SSHPort)
+	}
+	if d.EnginePort <= 0 || d.EnginePort > 65535 {
+		return fmt.Errorf("--generic-engine-port %d is not a TCP port", d.EnginePort)
+	}
+	d.SetSwarmConfigFromFlags(o)
+	return nil
+}
+
+// PreCreateCheck verifies the SSH key file is readable.
+func (d *Driver) PreCreateCheck() error {
+	if d.SSHKey == "" {
+		return nil
+	}
+	if _, err := os.Stat(d.SSHKey); err != nil {
+		return fmt.Errorf("SSH key %s: %w", d.SSHKey, err)
+	}
+	return nil
+}
+
+// Create copies the user's key (and .pub) into the machine directory.
+func (d *Driver) Create() error {
+	if d.SSHKey == "" {
+		log.Infof("(%s) No SSH key specified. Assuming an existing key at the default location.", d.MachineName)
+		return nil
+	}
+	log.Infof("(%s) Importing SSH key...", d.MachineName)
+	dst := d.ResolveStorePath("id_rsa")
+	if err := fsutil.CopyFile(d.SSHKey, dst, 0o600); err != nil {
+		return fmt.Errorf("unable to copy ssh key: %w", err)
+	}
+	if _, err := os.Stat(d.SSHKey + ".pub"); err == nil {
+		if err := fsutil.CopyFile(d.SSHKey+".pub", dst+".pub", 0o600); err != nil {
+			return fmt.Errorf("unable to copy ssh public key: %w", err)
+		}
+	}
+	d.SSHKeyPath = dst
+	return nil
+}
+
+// GetSSHHostname is the host address.
+func (d *Driver) GetSSHHostname() (string, error) { return d.GetIP() }
+
+// GetSSHKeyPath is the imported key, or "" to use the agent/default keys.
+func (d *Driver) GetSSHKeyPath() string {
+	if d.SSHKey == "" {
+		return ""
+	}
+	if d.SSHKeyPath == "" {
+		d.SSHKeyPath = d.ResolveStorePath("id_rsa")
+	}
+	return d.SSHKeyPath
+}
+
+// GetURL requires the host to be reachable.
+func (d *Driver) GetURL() (string, error) {
+	if err := drivers.MustBeRunning(d); err != nil {
+		return "", err
+	}
+	ip, err := d.GetIP()
+	if err != nil {
+		return "", err
+	}
+	return drivers.TCPURL(ip, d.EnginePort), nil
+}
+
+// GetState is Running when the SSH port accepts a TCP connection.
+func (d *Driver) GetState() (state.State, error) {
+	addr := net.JoinHostPort(d.IPAddress, strconv.Itoa(d.SSHPort))
+	c, err := net.DialTimeout("tcp", addr, stateDialTimeout)
+	if err != nil {
+		return state.Stopped, nil
+	}
+	c.Close()
+	return state.Running, nil
+}
+
+func (d *Driver) unsupported(op string) error {
+	return &drivers.NotSupportedError{Driver: Name, Operation: op}
+}
+
+// Start is not possible: the host is not ours to power on.
+func (d *Driver) Start() error { return d.unsupported("start") }
+
+// Stop is not possible.
+func (d *Driver) Stop() error { return d.unsupported("stop") }
+
+// Kill is not possible.
+func (d *Driver) Kill() error { return d.unsupported("kill") }
+
+// Remove leaves the host alone.
+func (d *Driver) Remove() error { return nil }
+
+// Restart reboots the host with `sudo shutdown -r now` over SSH.
+func (d *Driver) Restart() error {
+	if Rebooter == nil {
+		return d.unsupported("restart")
+	}
+	return Rebooter(d)
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/ssh"
 )
 
 // requireSSH fails with one clear line when the machine's driver offers
@@ -23,7 +24,9 @@ func requireSSH(h *host.Host, what string) error {
 	return nil
 }
 
-func (r *session) configureAPI(cmd *cli.Command) {}
+func (r *session) configureAPI(cmd *cli.Command) {
+	r.api.SSHClientType = ssh.ChooseClientType(cmd.Bool("native-ssh"))
+}
 
 func (r *session) waitReady(ctx context.Context, h *host.Host) error { return nil }
 
@@ -52,64 +55,4 @@ func (r *session) regenerateCertsCommand() *cli.Command {
 
 func (r *session) upgradeCommand() *cli.Command {
 	return r.remoteAction("upgrade", "Upgrade a machine to the latest version of Docker", "Argument(s) are one or more machine names.", nil)
-}
-
-func (r *session) sshCommand() *cli.Command {
-	return &cli.Command{
-		Name:            "ssh",
-		Usage:           "Log into or run a command on a machine with SSH.",
-		Description:     "Arguments are [machine-name] [command]",
-		SkipFlagParsing: true,
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			a := args(cmd)
-			if len(a) > 0 && (a[0] == "-h" || a[0] == "--help" || a[0] == "-help") {
-				return printCommandHelp(r.Stdout, r.appName, cmd)
-			}
-			name := defaultMachineName
-			if len(a) > 0 {
-				name = a[0]
-			}
-			h, err := r.api.Store.Load(name)
-			if err != nil {
-				return err
-			}
-			return requireSSH(h, "ssh")
-		},
-	}
-}
-
-func (r *session) scpCommand() *cli.Command {
-	return &cli.Command{
-		Name:        "scp",
-		Usage:       "Copy files between machines",
-		Description: "Arguments are [[user@]machine:][path] [[user@]machine:][path].",
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "Copy files recursively (required to copy directories)"},
-			&cli.BoolFlag{Name: "delta", Aliases: []string{"d"}, Usage: "Reduce amount of data sent over network by sending only the differences (uses rsync)"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "Disables the progress meter as well as warning and diagnostic messages from ssh"},
-		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 2 {
-				return &usageError{msg: "Error: Improper number of arguments.", help: r.appName + " scp --help"}
-			}
-			return errors.New("scp: not available")
-		},
-	}
-}
-
-func (r *session) mountCommand() *cli.Command {
-	return &cli.Command{
-		Name:        "mount",
-		Usage:       "Mount or unmount a directory from a machine with SSHFS.",
-		Description: "Arguments are [machine:][path] [mountpoint]",
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "unmount", Aliases: []string{"u"}, Usage: "Unmount instead of mount"},
-		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if n := cmd.Args().Len(); n < 1 || n > 2 {
-				return &usageError{msg: "Error: Improper number of arguments.", help: r.appName + " mount --help"}
-			}
-			return errors.New("mount: not available")
-		},
-	}
 }

@@ -28,3 +28,15 @@ bench: build
 
 clean:
 	rm -rf bin
+
+.PHONY: image demo
+
+# machine-os, the qemu driver's base image (Debian bookworm packages only; cached by recipe
+# hash, first build about two minutes, needs root). Prints the qcow2 path.
+image:
+	bash machine-os/build.sh
+
+# The main job: build docker-machine and machine-os, create the qemu machine "default", run a
+# container from a locally imported image over TLS, and print how to use and remove it.
+demo: build
+	bash machine-os/demo.sh

@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/docker-machine-ng/machine/libmachine"
 	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/provision"
 	"github.com/docker-machine-ng/machine/version"
 )
 
@@ -35,6 +37,10 @@ type session struct {
 	appName string
 	api     *libmachine.API
 	root    *cli.Command
+	// runner provisions machines over SSH.
+	runner *provision.Runner
+	// sshTimeout bounds each wait for SSH.
+	sshTimeout time.Duration
 }
 
 // Run executes the CLI and returns the process exit code.
@@ -108,6 +114,7 @@ func (r *session) app() *cli.Command {
 			&cli.StringFlag{Name: "tls-client-key", Usage: "Private key used in client TLS auth", Sources: cli.EnvVars("MACHINE_TLS_CLIENT_KEY")},
 			&cli.StringFlag{Name: "github-api-token", Usage: "Token to use for requests to the Github API", Sources: cli.EnvVars("MACHINE_GITHUB_API_TOKEN")},
 			&cli.BoolFlag{Name: "native-ssh", Usage: "Use the native (Go-based) SSH implementation.", Sources: cli.EnvVars("MACHINE_NATIVE_SSH")},
+			&cli.DurationFlag{Name: "ssh-timeout", Value: 3 * time.Minute, Usage: "How long to wait for a machine's SSH server", Sources: cli.EnvVars("MACHINE_SSH_TIMEOUT")},
 			&cli.StringFlag{Name: "bugsnag-api-token", Usage: "BugSnag API token for crash reporting", Sources: cli.EnvVars("MACHINE_BUGSNAG_API_TOKEN")},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {

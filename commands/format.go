@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"strings"
@@ -43,12 +44,15 @@ func parseRowTemplate(format string) (*rowTemplate, error) {
 	return rt, nil
 }
 
-// render writes the header (table mode) and one line per row.
+// render writes the header (table mode) and one line per row. Output is
+// buffered: the tabwriter writes every cell and its padding separately,
+// which would be one system call each on an unbuffered stdout.
 func (rt *rowTemplate) render(w io.Writer, header any, rows []any) error {
-	out := w
+	bw := bufio.NewWriterSize(w, 64*1024)
+	out := io.Writer(bw)
 	var tw *tabwriter.Writer
 	if rt.table {
-		tw = tabwriter.NewWriter(w, 5, 1, 3, ' ', 0)
+		tw = tabwriter.NewWriter(bw, 5, 1, 3, ' ', 0)
 		out = tw
 		if err := rt.tmpl.Execute(out, header); err != nil {
 			return err
@@ -57,12 +61,19 @@ func (rt *rowTemplate) render(w io.Writer, header any, rows []any) error {
 	}
 	for _, row := range rows {
 		if err := rt.tmpl.Execute(out, row); err != nil {
+			// What was rendered so far is still shown.
+			if tw != nil {
+				tw.Flush()
+			}
+			bw.Flush()
 			return err
 		}
 		io.WriteString(out, "\n")
 	}
 	if tw != nil {
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return bw.Flush()
 }

@@ -29,6 +29,11 @@ func printAppHelp(w io.Writer, root *cli.Command) {
 	fmt.Fprintf(w, "Author:\n  Docker Machine Contributors - <https://github.com/docker/machine>\n\nOptions:\n")
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, f := range root.Flags {
+		// The library appends its own help and version flags; they are
+		// printed once below.
+		if n := f.Names()[0]; n == "help" || n == "version" {
+			continue
+		}
 		fmt.Fprintf(tw, "  %s\n", flagLine(f))
 	}
 	fmt.Fprintf(tw, "  --help, -h\tshow help\n  --version, -v\tprint the version\n")
@@ -91,6 +96,9 @@ func flagLine(f cli.Flag) string {
 		usage, envs = fl.Usage, fl.Sources.EnvKeys()
 	case *cli.IntFlag:
 		head += fmt.Sprintf(" \"%d\"", fl.Value)
+		usage, envs = fl.Usage, fl.Sources.EnvKeys()
+	case *cli.DurationFlag:
+		head += fmt.Sprintf(" %q", fl.Value.String())
 		usage, envs = fl.Usage, fl.Sources.EnvKeys()
 	case *cli.BoolFlag:
 		usage, envs = fl.Usage, fl.Sources.EnvKeys()

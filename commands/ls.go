@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -105,14 +106,8 @@ func (f *lsFilter) matchStatic(h *host.Host, masters map[string]string) bool {
 	if !anyMatch(f.driver, func(v string) bool { return strings.EqualFold(v, h.DriverName) }) {
 		return false
 	}
-	if len(f.names) > 0 {
-		ok := false
-		for _, re := range f.names {
-			ok = ok || re.MatchString(h.Name)
-		}
-		if !ok {
-			return false
-		}
+	if !f.matchName(h.Name) {
+		return false
 	}
 	so := h.HostOptions.SwarmOptions
 	if !anyMatch(f.swarm, func(m string) bool {
@@ -136,6 +131,19 @@ func (f *lsFilter) matchStatic(h *host.Host, masters map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// matchName applies the name regexps (OR'ed).
+func (f *lsFilter) matchName(name string) bool {
+	if len(f.names) == 0 {
+		return true
+	}
+	for _, re := range f.names {
+		if re.MatchString(name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *lsFilter) matchState(it query.Item) bool {
@@ -170,13 +178,13 @@ func (r *session) ls(ctx context.Context, cmd *cli.Command) error {
 	}
 	var hosts []*host.Host
 	var broken []query.Item
-	staticFilter := len(filter.driver)+len(filter.names)+len(filter.swarm)+len(filter.labels) > 0
+	needsConfig := len(filter.driver)+len(filter.swarm)+len(filter.labels) > 0
 	for _, res := range results {
 		if res.Err != nil {
 			// A machine that cannot load still lists (with its error),
 			// unless a filter that needs its config is given.
 			it := query.BrokenItem(query.Broken{Name: res.Name, Err: res.Err})
-			if !staticFilter && filter.matchState(it) {
+			if !needsConfig && filter.matchName(res.Name) && filter.matchState(it) {
 				broken = append(broken, it)
 			}
 			continue
@@ -194,10 +202,7 @@ func (r *session) ls(ctx context.Context, cmd *cli.Command) error {
 			names = append(names, b.Name)
 		}
 		sortNatural(names, func(i int) string { return names[i] })
-		for _, n := range names {
-			fmt.Fprintln(r.Stdout, n)
-		}
-		return nil
+		return printLines(r.Stdout, names)
 	}
 	items := query.Run(ctx, hosts, query.Options{
 		Timeout:    time.Duration(cmd.Int("timeout")) * time.Second,
@@ -212,16 +217,28 @@ func (r *session) ls(ctx context.Context, cmd *cli.Command) error {
 	rows = append(rows, broken...)
 	sortNatural(rows, func(i int) string { return rows[i].Name })
 	if cmd.Bool("quiet") {
-		for _, it := range rows {
-			fmt.Fprintln(r.Stdout, it.Name)
+		names := make([]string, len(rows))
+		for i, it := range rows {
+			names[i] = it.Name
 		}
-		return nil
+		return printLines(r.Stdout, names)
 	}
 	anyRows := make([]any, len(rows))
 	for i := range rows {
 		anyRows[i] = rows[i]
 	}
 	return tmpl.render(r.Stdout, lsHeader, anyRows)
+}
+
+// printLines writes one line per string with a single write.
+func printLines(w io.Writer, lines []string) error {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // sortNatural orders by lower-cased name with digit runs compared by

@@ -4,12 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/docker-machine-ng/machine/drivers/generic"
+	"github.com/docker-machine-ng/machine/libmachine/cert"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/query"
 	"github.com/docker-machine-ng/machine/libmachine/ssh"
+	"github.com/docker-machine-ng/machine/provision"
 )
 
 // requireSSH fails with one clear line when the machine's driver offers
@@ -24,35 +31,143 @@ func requireSSH(h *host.Host, what string) error {
 	return nil
 }
 
+// configureAPI plugs SSH and provisioning into the API once the global
+// flags are known.
 func (r *session) configureAPI(cmd *cli.Command) {
 	r.api.SSHClientType = ssh.ChooseClientType(cmd.Bool("native-ssh"))
+	r.sshTimeout = cmd.Duration("ssh-timeout")
+	r.runner = &provision.Runner{Connect: r.connect, StoreRoot: r.api.Store.Root}
+	r.api.Provisioner = r.runner
+	r.api.Checker = func(ctx context.Context, h *host.Host) error {
+		u, err := h.Driver.GetURL()
+		if err != nil {
+			return err
+		}
+		_, err = query.DockerVersion(ctx, h, u)
+		return err
+	}
+	generic.Rebooter = r.reboot
 }
 
-func (r *session) waitReady(ctx context.Context, h *host.Host) error { return nil }
+// connect waits for SSH (recording the host key on first contact) and
+// opens the one connection a provisioning operation uses.
+func (r *session) connect(ctx context.Context, h *host.Host) (provision.Commander, io.Closer, error) {
+	t, err := r.api.SSHTarget(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Infof("Waiting for SSH to be available...")
+	start := time.Now()
+	if err := ssh.WaitForSSH(ctx, t, r.sshTimeout); err != nil {
+		return nil, nil, fmt.Errorf("Error detecting OS: %w", err)
+	}
+	log.Debugf("timing: ssh-wait %s", time.Since(start))
+	if t, err = r.api.SSHTarget(h); err != nil {
+		return nil, nil, err
+	}
+	c, err := ssh.NewClient(r.api.SSHClientType, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c, nil
+}
 
-func (r *session) remoteAction(name, usage, desc string, flags []cli.Flag) *cli.Command {
+// reboot restarts a generic host over SSH; the reboot is detached so the
+// command returns before the connection drops.
+func (r *session) reboot(d *generic.Driver) error {
+	client, err := r.api.SSHClient(&host.Host{Name: d.GetMachineName(), Driver: d})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	_, err = client.Output(`s=; [ "$(id -u)" -eq 0 ] || s="sudo -n"; nohup sh -c "sleep 1; $s shutdown -r now" >/dev/null 2>&1 &`)
+	return err
+}
+
+// waitReady brings a machine that just (re)started back to a working
+// Docker: the idempotent provisioning waits for SSH and Docker, and
+// renews the server certificate if the address changed.
+func (r *session) waitReady(ctx context.Context, h *host.Host) error {
+	if _, err := h.Driver.GetSSHHostname(); errors.Is(err, drivers.ErrNotSupported) {
+		return nil
+	}
+	return r.runner.Provision(ctx, h)
+}
+
+func (r *session) provisionCommand() *cli.Command {
 	return &cli.Command{
-		Name:        name,
-		Usage:       usage,
-		Description: desc,
-		Flags:       flags,
+		Name:        "provision",
+		Usage:       "Re-provision existing machines",
+		Description: "Argument(s) are one or more machine names.",
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			return r.runAction(cmd, true, func(h *host.Host) error { return requireSSH(h, name) })
+			return r.runAction(cmd, true, func(h *host.Host) error {
+				if err := requireSSH(h, "provision"); err != nil {
+					return err
+				}
+				return r.runner.Provision(ctx, h)
+			})
 		},
 	}
 }
 
-func (r *session) provisionCommand() *cli.Command {
-	return r.remoteAction("provision", "Re-provision existing machines", "", nil)
+func (r *session) regenerateCertsCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "regenerate-certs",
+		Usage:       "Regenerate TLS Certificates for a machine",
+		Description: "Argument(s) are one or more machine names.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Forces certificate regeneration"},
+			&cli.BoolFlag{Name: "client-certs", Usage: "Also regenerate client certificates and CA."},
+		},
+		Action: r.regenerateCerts,
+	}
 }
 
-func (r *session) regenerateCertsCommand() *cli.Command {
-	return r.remoteAction("regenerate-certs", "Regenerate TLS Certificates for a machine", "Argument(s) are one or more machine names.", []cli.Flag{
-		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "Forces certificate regeneration"},
-		&cli.BoolFlag{Name: "client-certs", Usage: "Also regenerate client certificates and CA."},
+func (r *session) regenerateCerts(ctx context.Context, cmd *cli.Command) error {
+	if _, err := r.targetNames(cmd); err != nil {
+		return err
+	}
+	if !cmd.Bool("force") {
+		ok, err := r.confirm("Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ")
+		if err != nil || !ok {
+			return err
+		}
+	}
+	log.Infof("Regenerating TLS certificates")
+	if cmd.Bool("client-certs") {
+		log.Infof("Regenerating local certificates")
+		ao := r.api.DefaultAuthOptions("", r.global("tls-ca-cert"), r.global("tls-ca-key"), r.global("tls-client-cert"), r.global("tls-client-key"))
+		// Replace them even when still valid (the original kept valid ones, #4401).
+		if err := cert.Bootstrap(ao, true); err != nil {
+			return err
+		}
+	}
+	return r.runAction(cmd, true, func(h *host.Host) error {
+		if err := requireSSH(h, "regenerate-certs"); err != nil {
+			return err
+		}
+		return r.runner.RegenerateCerts(ctx, h)
 	})
 }
 
 func (r *session) upgradeCommand() *cli.Command {
-	return r.remoteAction("upgrade", "Upgrade a machine to the latest version of Docker", "Argument(s) are one or more machine names.", nil)
+	return &cli.Command{
+		Name:        "upgrade",
+		Usage:       "Upgrade a machine to the latest version of Docker",
+		Description: "Argument(s) are one or more machine names.",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return r.runAction(cmd, true, func(h *host.Host) error {
+				if err := requireSSH(h, "upgrade"); err != nil {
+					return err
+				}
+				if err := drivers.MustBeRunning(h.Driver); err != nil {
+					log.Infof("Starting machine so machine can be upgraded...")
+					if err := r.start(ctx, h); err != nil {
+						return err
+					}
+				}
+				return r.runner.Upgrade(ctx, h)
+			})
+		},
+	}
 }

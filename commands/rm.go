@@ -41,13 +41,23 @@ func (r *session) rm(ctx context.Context, cmd *cli.Command) error {
 			return nil
 		}
 	}
-	var errs []string
+	var errs, hints []string
 	for _, n := range names {
-		if err := r.removeOne(n, force); err != nil {
-			errs = append(errs, fmt.Sprintf("Error removing host %q: %v", n, err))
-			continue
+		removed, err := r.removeOne(n, force)
+		if removed {
+			// With -f the local record goes even when the driver failed;
+			// say so, as the original did, and report the error too.
+			fmt.Fprintf(r.Stdout, "Successfully removed %s\n", n)
 		}
-		fmt.Fprintf(r.Stdout, "Successfully removed %s\n", n)
+		if err != nil {
+			msg := fmt.Sprintf("Error removing host %q: %v", n, err)
+			errs = append(errs, msg)
+			var ne *persist.ErrNotExist
+			if !errors.As(err, &ne) && !strings.Contains(msg, " rm -f") {
+				msg += fmt.Sprintf(" (use '%s rm -f %s' to remove the local configuration anyway)", r.appName, n)
+			}
+			hints = append(hints, msg)
+		}
 	}
 	if len(errs) == 0 {
 		return nil
@@ -59,23 +69,25 @@ func (r *session) rm(ctx context.Context, cmd *cli.Command) error {
 		fmt.Fprintln(r.Stderr, msg)
 		return nil
 	}
-	return errors.New(msg + fmt.Sprintf("\n(use '%s rm -f' to remove the local configuration anyway)", r.appName))
+	// One line per machine; the rm -f hint only where it helps.
+	return errors.New(strings.Join(hints, "\n"))
 }
 
 // removeOne removes one machine under its lock: the driver's resources
 // first, then the directory. force removes the directory even when the
-// machine cannot load or the driver fails.
-func (r *session) removeOne(name string, force bool) error {
+// machine cannot load or the driver fails. removed reports whether the
+// local directory is gone.
+func (r *session) removeOne(name string, force bool) (removed bool, err error) {
 	store := r.api.Store
 	lock, err := store.Lock(name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer lock.UnlockAndRemove()
 	if ok, err := store.Exists(name); err != nil {
-		return err
+		return false, err
 	} else if !ok {
-		return &persist.ErrNotExist{Name: name}
+		return false, &persist.ErrNotExist{Name: name}
 	}
 	var driverErr error
 	h, err := store.Load(name)
@@ -85,13 +97,13 @@ func (r *session) removeOne(name string, force bool) error {
 		driverErr = h.Driver.Remove()
 	}
 	if driverErr != nil && !force {
-		return driverErr
+		return false, driverErr
 	}
 	if err := store.Remove(name); err != nil {
-		return errors.Join(driverErr, err)
+		return false, errors.Join(driverErr, err)
 	}
 	if driverErr != nil {
-		return fmt.Errorf("%w (local configuration removed)", driverErr)
+		return true, fmt.Errorf("%w (local configuration removed)", driverErr)
 	}
-	return nil
+	return true, nil
 }

@@ -43,7 +43,9 @@ var shells = map[string]shellSyntax{
 		set:     func(n, v string) string { return fmt.Sprintf("(setenv \"%s\" \"%s\")", n, v) },
 		unset:   func(n string) string { return fmt.Sprintf("(setenv \"%s\" nil)", n) },
 		comment: ";;",
-		hint:    func(c string) string { return fmt.Sprintf("(with-temp-buffer (shell-command \"%s\" (current-buffer)) (eval-buffer))", c) },
+		hint: func(c string) string {
+			return fmt.Sprintf("(with-temp-buffer (shell-command \"%s\" (current-buffer)) (eval-buffer))", c)
+		},
 	},
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker-machine-ng/machine/commands"
 	_ "github.com/docker-machine-ng/machine/drivers/none"
+	_ "github.com/docker-machine-ng/machine/drivers/qemu"
 )
 
 func main() {

@@ -84,20 +84,29 @@ func Decode(data []byte, machineDir string) (s *Stored, migrated bool, err error
 	if len(data) == 0 {
 		return nil, false, ErrEmptyConfig
 	}
-	var meta struct{ ConfigVersion int }
-	if err := json.Unmarshal(data, &meta); err != nil {
-		return nil, false, fmt.Errorf("config.json is corrupt: %w", err)
-	}
-	switch {
-	case meta.ConfigVersion > ConfigVersion:
-		return nil, false, ErrFutureVersion
-	case meta.ConfigVersion == ConfigVersion:
-		s = &Stored{}
-		if err := json.Unmarshal(data, s); err != nil {
+	// One pass for the common case (a current config): decode the full
+	// shape and look at its version. Only when that fails is the version
+	// read alone, to tell a corrupt file from one of another version.
+	s = &Stored{}
+	version := 0
+	if fullErr := json.Unmarshal(data, s); fullErr == nil {
+		version = s.ConfigVersion
+	} else {
+		var meta struct{ ConfigVersion int }
+		if err := json.Unmarshal(data, &meta); err != nil {
 			return nil, false, fmt.Errorf("config.json is corrupt: %w", err)
 		}
+		if meta.ConfigVersion == ConfigVersion {
+			return nil, false, fmt.Errorf("config.json is corrupt: %w", fullErr)
+		}
+		version = meta.ConfigVersion
+	}
+	switch {
+	case version > ConfigVersion:
+		return nil, false, ErrFutureVersion
+	case version == ConfigVersion:
 	default:
-		s, err = migrate(data, meta.ConfigVersion, machineDir)
+		s, err = migrate(data, version, machineDir)
 		if err != nil {
 			return nil, false, err
 		}
@@ -226,8 +235,10 @@ func v0ToV1(v0 hostV0, machineDir string) hostV12 {
 	return h
 }
 
-// injectStorePath sets "StorePath" in the driver object, keeping every
-// other field and number exactly as stored.
+// injectStorePath sets "StorePath" in the driver object to the global
+// store, as the original's v2 -> v3 migration did (a value recorded by an
+// older version is replaced), keeping every other field and number exactly
+// as stored.
 func injectStorePath(raw json.RawMessage, global string) (json.RawMessage, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return raw, nil
@@ -236,9 +247,9 @@ func injectStorePath(raw json.RawMessage, global string) (json.RawMessage, error
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("driver configuration is corrupt: %w", err)
 	}
-	if _, has := m["StorePath"]; has {
-		var cur string
-		if json.Unmarshal(m["StorePath"], &cur) == nil && cur != "" {
+	if cur, has := m["StorePath"]; has {
+		var s string
+		if json.Unmarshal(cur, &s) == nil && s == global {
 			return raw, nil
 		}
 	}

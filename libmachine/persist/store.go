@@ -99,7 +99,7 @@ func (s *Store) Exists(name string) (bool, error) {
 // nothing is written.
 func (s *Store) Load(name string) (*host.Host, error) {
 	dir := s.MachineDir(name)
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	data, err := readFile(filepath.Join(dir, "config.json"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if ok, _ := s.Exists(name); ok {

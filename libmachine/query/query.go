@@ -196,18 +196,20 @@ func fillSwarm(items []Item, hosts []*host.Host) {
 }
 
 var (
-	tlsMu    sync.Mutex
-	tlsCache = map[string]*tls.Config{}
+	clientMu    sync.Mutex
+	clientCache = map[string]*http.Client{}
 )
 
-// clientTLS returns the TLS client configuration for the machine's CA and
-// client certificate, parsed once per process.
-func clientTLS(h *host.Host) (*tls.Config, error) {
+// versionClient returns the HTTP client for the machine's CA and client
+// certificate. Certificates are parsed, and the client built, once per
+// process: every machine of a store shares them, so `ls` over many
+// machines does not repeat the work.
+func versionClient(h *host.Host) (*http.Client, error) {
 	a := h.HostOptions.AuthOptions
 	key := a.CaCertPath + "\x00" + a.ClientCertPath + "\x00" + a.ClientKeyPath
-	tlsMu.Lock()
-	defer tlsMu.Unlock()
-	if c, ok := tlsCache[key]; ok {
+	clientMu.Lock()
+	defer clientMu.Unlock()
+	if c, ok := clientCache[key]; ok {
 		return c, nil
 	}
 	caPEM, err := os.ReadFile(a.CaCertPath)
@@ -222,8 +224,12 @@ func clientTLS(h *host.Host) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	tlsCache[key] = c
+	cfg := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	// One transport for all machines; each request dials its own
+	// daemon (no keep-alive: every daemon is asked once).
+	tr := &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	clientCache[key] = c
 	return c, nil
 }
 
@@ -234,13 +240,10 @@ func DockerVersion(ctx context.Context, h *host.Host, dockerURL string) (string,
 	if err != nil {
 		return "", err
 	}
-	cfg, err := clientTLS(h)
+	client, err := versionClient(h)
 	if err != nil {
 		return "", err
 	}
-	tr := &http.Transport{TLSClientConfig: cfg.Clone(), Proxy: http.ProxyFromEnvironment, DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+u.Host+"/version", nil)
 	if err != nil {
 		return "", err

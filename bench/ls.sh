@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Benchmark of the store-only commands (see bench/README.md).
+#
+# Builds docker-machine, fills temporary stores with 100 and 1000 `none`
+# machines whose URLs point at 127.0.0.1 ports where nothing listens, and
+# times ls, ls -q, ls --filter state=Running, env, config, url and version
+# with hyperfine. Results (JSON and markdown) go to bench/results/.
+# Peak RSS of `ls` over 1000 machines is measured with /usr/bin/time.
+#
+# Usage: bash bench/ls.sh [--quick]
+#   --quick   fewer runs (for a smoke test of the script itself)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+results=$root/bench/results
+mkdir -p "$results"
+
+runs=(--warmup 5 --min-runs 30)
+if [[ ${1:-} == --quick ]]; then
+  runs=(--warmup 1 --runs 3)
+fi
+
+need() { # need <command> <debian package>
+  command -v "$1" >/dev/null 2>&1 && return
+  echo "installing $2 (for $1)" >&2
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get install -y -qq "$2" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
+  else
+    sudo apt-get install -y -qq "$2" >/dev/null
+  fi
+}
+need hyperfine hyperfine
+[[ -x /usr/bin/time ]] || need /usr/bin/time time
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dm-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+bin=$work/docker-machine
+echo "building $bin" >&2
+go build -trimpath -o "$bin" ./cmd/docker-machine
+
+# A port on 127.0.0.1 where nothing listens: connections are refused at
+# once, so the DOCKER column shows Unknown without waiting for a timeout.
+free_port() {
+  local p
+  for p in $(seq 2375 2475); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  echo "no free port found" >&2
+  exit 1
+}
+port=$(free_port)
+
+# fill <store> <count>: one machine created by the binary (CA, client cert,
+# config.json, copied certificates), then count-1 clones written with
+# shell builtins only (config.json rewritten for the new name).
+fill() {
+  local store=$1 n=$2 i d
+  MACHINE_STORAGE_PATH=$store "$bin" create -d none --url "tcp://127.0.0.1:$port" m0 >/dev/null
+  local tpl ca cert key
+  tpl=$(<"$store/machines/m0/config.json")
+  ca=$(<"$store/machines/m0/ca.pem")
+  cert=$(<"$store/machines/m0/cert.pem")
+  key=$(<"$store/machines/m0/key.pem")
+  local dirs=()
+  for ((i = 1; i < n; i++)); do dirs+=("$store/machines/m$i"); done
+  mkdir -m 700 "${dirs[@]}"
+  umask 077
+  for ((i = 1; i < n; i++)); do
+    d=$store/machines/m$i
+    local c=${tpl//\/machines\/m0\//\/machines\/m$i\/}
+    c=${c//\/machines\/m0\"/\/machines\/m$i\"}
+    c=${c//\"m0\"/\"m$i\"}
+    printf '%s' "$c" >"$d/config.json"
+    printf '%s\n' "$ca" >"$d/ca.pem"
+    printf '%s\n' "$cert" >"$d/cert.pem"
+    printf '%s\n' "$key" >"$d/key.pem"
+  done
+  umask 022
+}
+
+for n in 100 1000; do
+  echo "filling a store with $n machines" >&2
+  fill "$work/s$n" "$n"
+  got=$(MACHINE_STORAGE_PATH=$work/s$n "$bin" ls -q | wc -l)
+  [[ $got -eq $n ]] || { echo "store s$n lists $got machines, want $n" >&2; exit 1; }
+done
+
+export SHELL=/bin/bash
+unset DOCKER_HOST NO_PROXY no_proxy
+
+bench() { # bench <name> <store size> <args...>
+  local name=$1 n=$2
+  shift 2
+  hyperfine -N "${runs[@]}" --style basic \
+    --export-json "$results/$name.json" --export-markdown "$results/$name.md" \
+    --command-name "$name" \
+    "env MACHINE_STORAGE_PATH=$work/s$n $bin $*" >&2
+}
+
+for n in 100 1000; do
+  bench "ls-$n" "$n" ls
+  bench "ls-q-$n" "$n" ls -q
+  bench "ls-state-$n" "$n" ls --filter state=Running
+done
+bench env-1000 1000 env m500
+bench config-1000 1000 config m500
+bench url-1000 1000 url m500
+bench version 100 version
+
+rss_kib=0
+for _ in 1 2 3 4 5; do
+  r=$( { MACHINE_STORAGE_PATH=$work/s1000 /usr/bin/time -f %M "$bin" ls >/dev/null; } 2>&1 | tail -n1)
+  ((r > rss_kib)) && rss_kib=$r
+done
+
+# Summary: mean times from the JSON exports, checked against the targets.
+mean_ms() { # mean_ms <name>
+  sed -n 's/.*"mean": *\([0-9.e-]*\).*/\1/p' "$results/$1.json" | head -n1 | awk '{printf "%.1f", $1 * 1000}'
+}
+status=0
+check() { # check <label> <value> <limit> <unit>
+  local verdict=ok
+  if awk -v v="$2" -v l="$3" 'BEGIN { exit !(v >= l) }'; then verdict=MISSED; status=1; fi
+  printf '%-34s %9s %-4s (target < %s %s) %s\n' "$1" "$2" "$4" "$3" "$4" "$verdict"
+}
+{
+  echo "# docker-machine benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(go version | cut -d' ' -f3))"
+  echo
+  echo '```'
+  check "ls, 100 machines" "$(mean_ms ls-100)" 30 ms
+  check "ls, 1000 machines" "$(mean_ms ls-1000)" 200 ms
+  check "env, store of 1000" "$(mean_ms env-1000)" 10 ms
+  check "peak RSS of ls, 1000 machines" "$(awk -v k="$rss_kib" 'BEGIN{printf "%.1f", k/1024}')" 60 MiB
+  for name in ls-q-100 ls-q-1000 ls-state-100 ls-state-1000 config-1000 url-1000 version; do
+    printf '%-34s %9s ms\n' "$name" "$(mean_ms "$name")"
+  done
+  echo '```'
+} | tee "$results/summary.md"
+exit $status

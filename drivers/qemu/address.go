@@ -1,0 +1,265 @@
+package qemu
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/docker-machine-ng/machine/libmachine/fsutil"
+)
+
+// Address is where a machine's forwarded ports listen on the host.
+type Address struct {
+	IP         string
+	SSHPort    int
+	EnginePort int
+}
+
+func (a Address) String() string {
+	return fmt.Sprintf("%s ssh=%d engine=%d", a.IP, a.SSHPort, a.EnginePort)
+}
+
+// addressLockName is the store-wide lock file that serializes allocation.
+const addressLockName = ".qemu-addresses.lock"
+
+// reservationName is written into the machine directory when an address
+// is allocated, before config.json records it (the create pipeline saves
+// the driver only after Create returns).
+const reservationName = "qemu-address.json"
+
+// PortChecker reports whether ip:port can be listened on. It returns an
+// error wrapping syscall.EACCES when the port is privileged and we are not
+// allowed to bind it.
+type PortChecker func(ip string, port int) error
+
+// listenCheck tries to listen on ip:port.
+func listenCheck(ip string, port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+// freePort asks the kernel for a free port on ip.
+func freePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Allocator hands out host addresses for the machines of one store.
+type Allocator struct {
+	StorePath string
+	// GOOS selects per-machine loopback addresses (linux) or 127.0.0.1
+	// with distinct ports (everything else, e.g. darwin).
+	GOOS string
+	// Check tests a port; FreePort picks an unused one. Both default to
+	// real sockets.
+	Check    PortChecker
+	FreePort func(ip string) (int, error)
+	// EnginePort is the guest-side engine port, forwarded as is on Linux.
+	EnginePort int
+}
+
+// NewAllocator returns an allocator with real port checks.
+func NewAllocator(storePath string) *Allocator {
+	return &Allocator{StorePath: storePath, GOOS: runtime.GOOS, Check: listenCheck, FreePort: freePort, EnginePort: 2376}
+}
+
+// Allocate picks an address for machine and records it in the machine
+// directory, under the store-wide lock. The caller may keep the lock while
+// it starts the VM (Hold) so that the port checks of the next allocation
+// see the forwarded ports bound.
+func (a *Allocator) Allocate(machine string) (Address, error) {
+	unlock, err := a.Lock()
+	if err != nil {
+		return Address{}, err
+	}
+	defer unlock()
+	return a.AllocateLocked(machine)
+}
+
+// Lock takes the store-wide allocation lock.
+func (a *Allocator) Lock() (func(), error) {
+	dir := filepath.Join(a.StorePath, "machines")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	l, err := fsutil.LockFile(filepath.Join(dir, addressLockName))
+	if err != nil {
+		return nil, err
+	}
+	return func() { l.Unlock() }, nil
+}
+
+// AllocateLocked is Allocate for a caller that holds Lock.
+func (a *Allocator) AllocateLocked(machine string) (Address, error) {
+	used, err := a.usedAddresses(machine)
+	if err != nil {
+		return Address{}, err
+	}
+	engine := a.EnginePort
+	if engine == 0 {
+		engine = 2376
+	}
+	var addr Address
+	if a.GOOS == "linux" {
+		addr, err = a.pickLoopback(used, engine)
+	} else {
+		addr, err = a.pickPorts(used)
+	}
+	if err != nil {
+		return Address{}, err
+	}
+	if err := a.reserve(machine, addr); err != nil {
+		return Address{}, err
+	}
+	return addr, nil
+}
+
+// usedSet holds what other machines use.
+type usedSet struct {
+	ips   map[string]bool
+	ports map[int]bool // on 127.0.0.1 (non-Linux)
+}
+
+// usedAddresses scans the other machines' config.json (qemu driver only)
+// and reservation files.
+func (a *Allocator) usedAddresses(self string) (usedSet, error) {
+	u := usedSet{ips: map[string]bool{}, ports: map[int]bool{}}
+	dir := filepath.Join(a.StorePath, "machines")
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return u, err
+	}
+	add := func(ad Address) {
+		if ad.IP == "" {
+			return
+		}
+		if ad.IP != "127.0.0.1" {
+			u.ips[ad.IP] = true
+		}
+		if ad.SSHPort > 0 {
+			u.ports[ad.SSHPort] = true
+		}
+		if ad.EnginePort > 0 {
+			u.ports[ad.EnginePort] = true
+		}
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || e.Name() == self {
+			continue
+		}
+		mdir := filepath.Join(dir, e.Name())
+		if data, err := os.ReadFile(filepath.Join(mdir, reservationName)); err == nil {
+			var r Address
+			if json.Unmarshal(data, &r) == nil {
+				add(r)
+			}
+		}
+		data, err := os.ReadFile(filepath.Join(mdir, "config.json"))
+		if err != nil {
+			continue
+		}
+		var cfg struct {
+			DriverName string
+			Driver     struct {
+				IPAddress  string
+				SSHPort    int
+				EnginePort int
+			}
+		}
+		if json.Unmarshal(data, &cfg) != nil || cfg.DriverName != Name {
+			continue
+		}
+		add(Address{IP: cfg.Driver.IPAddress, SSHPort: cfg.Driver.SSHPort, EnginePort: cfg.Driver.EnginePort})
+	}
+	return u, nil
+}
+
+// pickLoopback returns the first 127.0.0.N (N >= 2) no machine uses whose
+// engine port is free; SSH is forwarded from port 22 when that can be
+// bound there, else from a free high port.
+func (a *Allocator) pickLoopback(u usedSet, engine int) (Address, error) {
+	for n := 2; n < 255; n++ {
+		ip := fmt.Sprintf("127.0.0.%d", n)
+		if u.ips[ip] {
+			continue
+		}
+		if err := a.Check(ip, engine); err != nil {
+			continue
+		}
+		ssh := 22
+		if err := a.Check(ip, ssh); err != nil {
+			if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EADDRINUSE) {
+				continue
+			}
+			// Not root, or an sshd on *:22: any free port will do.
+			p, err := a.FreePort(ip)
+			if err != nil {
+				continue
+			}
+			ssh = p
+		}
+		return Address{IP: ip, SSHPort: ssh, EnginePort: engine}, nil
+	}
+	return Address{}, errors.New("no free loopback address in 127.0.0.2-127.0.0.254")
+}
+
+// pickPorts returns 127.0.0.1 with two free ports no machine uses.
+func (a *Allocator) pickPorts(u usedSet) (Address, error) {
+	const ip = "127.0.0.1"
+	pick := func() (int, error) {
+		for range 100 {
+			p, err := a.FreePort(ip)
+			if err != nil {
+				return 0, err
+			}
+			if !u.ports[p] {
+				u.ports[p] = true
+				return p, nil
+			}
+		}
+		return 0, errors.New("no free port on 127.0.0.1")
+	}
+	ssh, err := pick()
+	if err != nil {
+		return Address{}, err
+	}
+	engine, err := pick()
+	if err != nil {
+		return Address{}, err
+	}
+	return Address{IP: ip, SSHPort: ssh, EnginePort: engine}, nil
+}
+
+func (a *Allocator) reserve(machine string, addr Address) error {
+	mdir := filepath.Join(a.StorePath, "machines", machine)
+	if err := os.MkdirAll(mdir, 0o700); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(addr)
+	return fsutil.WriteFileAtomic(filepath.Join(mdir, reservationName), append(data, '\n'), 0o600)
+}
+
+// CheckFree verifies that a recorded address can be listened on again
+// (before start), naming what is in the way.
+func (a *Allocator) CheckFree(addr Address) error {
+	for _, p := range []int{addr.SSHPort, addr.EnginePort} {
+		if err := a.Check(addr.IP, p); err != nil {
+			return fmt.Errorf("the machine's address %s:%d is in use by another process: %w", addr.IP, p, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package qemu
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/state"
+)
+
+// VM tests boot machine-os under real qemu (TCG on the CI machines, about
+// 15 s per boot). They need root (hostfwd on 127.0.0.N:22), qemu, ssh and
+// the machine-os image: "make image", or MACHINE_OS_IMAGE=<qcow2>.
+
+var logOnce sync.Once
+
+// testLog sends the driver's log lines, debug included, to the test log.
+func testLog(t *testing.T) {
+	logOnce.Do(func() {
+		w := logWriter{}
+		log.SetOutput(w, w)
+		log.SetDebug(true)
+	})
+}
+
+type logWriter struct{}
+
+var (
+	logMu   sync.Mutex
+	logSink func(string)
+)
+
+func (logWriter) Write(p []byte) (int, error) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	if logSink != nil {
+		logSink(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func sinkTo(t *testing.T) {
+	logMu.Lock()
+	logSink = func(s string) { t.Log(s) }
+	logMu.Unlock()
+	t.Cleanup(func() {
+		logMu.Lock()
+		logSink = nil
+		logMu.Unlock()
+	})
+}
+
+// machineOSImage finds the machine-os qcow2 of the current recipe.
+func machineOSImage(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("MACHINE_OS_IMAGE"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("MACHINE_OS_IMAGE=%s: %v", p, err)
+		}
+		return p
+	}
+	out, err := exec.Command("bash", filepath.Join("..", "..", "machine-os", "build.sh"), "--print-path").Output()
+	if err != nil {
+		t.Skipf("machine-os/build.sh --print-path: %v", err)
+	}
+	p := strings.TrimSpace(string(out))
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("machine-os is not built (%s missing): run \"make image\"", p)
+	}
+	return p
+}
+
+func requireVMHost(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("VM test skipped in short mode")
+	}
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("VM tests need root on Linux (forwarding 127.0.0.N:22)")
+	}
+	for _, tool := range []string{DefaultBinary(runtime.GOARCH), "qemu-img", "ssh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (apt-get install qemu-system-x86 qemu-utils openssh-client)", tool)
+		}
+	}
+}
+
+// sshRun runs a command in the guest with the machine's key.
+func sshRun(d *Driver, command string) (string, error) {
+	out, err := exec.Command("ssh",
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes",
+		"-o", "LogLevel=ERROR",
+		"-i", d.GetSSHKeyPath(), "-p", strconv.Itoa(d.SSHPort),
+		d.GetSSHUsername()+"@"+d.IPAddress, command).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func newTestDriver(t *testing.T, store, name, image string) *Driver {
+	t.Helper()
+	d := New(name, store)
+	d.Image = image
+	d.Memory = 512
+	require.NoError(t, os.MkdirAll(d.ResolveStorePath(""), 0o700))
+	t.Cleanup(func() {
+		if err := d.Remove(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return d
+}
+
+func TestVMLifecycle(t *testing.T) {
+	requireVMHost(t)
+	image := machineOSImage(t)
+	testLog(t)
+	sinkTo(t)
+	store := t.TempDir()
+	d := newTestDriver(t, store, "vm1", image)
+
+	require.NoError(t, d.PreCreateCheck())
+	start := time.Now()
+	require.NoError(t, d.Create())
+	t.Logf("create (boot to SSH) took %s; address %s:%d, accel %s, boot %s", time.Since(start).Round(time.Millisecond), d.IPAddress, d.SSHPort, d.AccelUsed, d.BootMode)
+	assert.Equal(t, BootKernel, d.BootMode)
+	assert.Regexp(t, `^127\.0\.0\.([2-9]|[1-9][0-9]+)$`, d.IPAddress)
+	ip := d.IPAddress
+
+	// State without SSH, in milliseconds.
+	t0 := time.Now()
+	st, err := d.GetState()
+	require.NoError(t, err)
+	assert.Equal(t, state.Running, st)
+	assert.Less(t, time.Since(t0), 500*time.Millisecond)
+	url, err := d.GetURL()
+	require.NoError(t, err)
+	assert.Equal(t, "tcp://"+ip+":2376", url)
+
+	// SSH with the machine's key as the seeded user, sudo without a password.
+	out, err := sshRun(d, "hostname && id -un && sudo -n id -u && echo persisted > ~/marker && sync")
+	require.NoError(t, err, out)
+	assert.Equal(t, "vm1\ndocker\n0", out)
+	out, err = sshRun(d, "systemctl is-active docker.service; cat /etc/machine-os-release; systemd-analyze || true")
+	t.Logf("guest: %s (%v)", out, err)
+
+	pid, alive := d.pid()
+	require.True(t, alive)
+	t0 = time.Now()
+	require.NoError(t, d.Stop())
+	t.Logf("stop took %s", time.Since(t0).Round(time.Millisecond))
+	st, err = d.GetState()
+	require.NoError(t, err)
+	assert.Equal(t, state.Stopped, st)
+	assert.False(t, processAlive(pid, ""), "qemu exited")
+	_, err = d.GetURL()
+	assert.Error(t, err, "no URL while stopped")
+
+	t0 = time.Now()
+	require.NoError(t, d.Start())
+	t.Logf("start (boot to SSH) took %s", time.Since(t0).Round(time.Millisecond))
+	assert.Equal(t, ip, d.IPAddress, "same address after start")
+	out, err = sshRun(d, "cat ~/marker")
+	require.NoError(t, err, out)
+	assert.Equal(t, "persisted", out, "same disk after start")
+
+	pid, _ = d.pid()
+	require.NoError(t, d.Kill())
+	st, err = d.GetState()
+	require.NoError(t, err)
+	assert.Equal(t, state.Stopped, st)
+	assert.False(t, processAlive(pid, ""))
+
+	require.NoError(t, d.Remove())
+	entries, err := os.ReadDir(d.ResolveStorePath(""))
+	require.NoError(t, err)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	assert.Empty(t, left, "the driver removed every file it made")
+	assert.False(t, processAlive(pid, ""))
+	if out, err := exec.Command("pgrep", "-f", filepath.Join(store, "machines", "vm1")).Output(); err == nil {
+		t.Errorf("qemu processes left: %s", out)
+	}
+}
+
+// TestVMRestartAndStateWhilePaused covers Restart and the QMP state of a
+// paused VM on a second machine of the same store (distinct address).
+func TestVMRestartAndPaused(t *testing.T) {
+	requireVMHost(t)
+	image := machineOSImage(t)
+	testLog(t)
+	sinkTo(t)
+	store := t.TempDir()
+	d := newTestDriver(t, store, "vm2", image)
+	require.NoError(t, d.Create())
+
+	q, err := DialQMP(d.path(QMPFile), 5*time.Second)
+	require.NoError(t, err)
+	_, err = q.Execute("stop", nil)
+	require.NoError(t, err)
+	st, err := d.GetState()
+	require.NoError(t, err)
+	assert.Equal(t, state.Paused, st)
+	_, err = q.Execute("cont", nil)
+	require.NoError(t, err)
+	q.Close()
+
+	out, err := sshRun(d, "cat /proc/sys/kernel/random/boot_id")
+	require.NoError(t, err, out)
+	require.NoError(t, d.Restart())
+	out2, err := sshRun(d, "cat /proc/sys/kernel/random/boot_id")
+	require.NoError(t, err, out2)
+	assert.NotEqual(t, out, out2, "restart rebooted the guest")
+}

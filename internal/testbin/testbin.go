@@ -1,0 +1,27 @@
+// Package testbin builds the docker-machine binary for tests that run it
+// as a user would.
+package testbin
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Build compiles ./cmd/docker-machine of the current module into dir and
+// returns the binary's path.
+func Build(dir string) (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	bin := filepath.Join(dir, "docker-machine")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/docker-machine")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building docker-machine: %w\n%s", err, out)
+	}
+	return bin, nil
+}

@@ -1,0 +1,114 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/docker-machine-ng/machine/internal/testhost"
+	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/log"
+)
+
+// TestIntegrationNspawnDebian provisions a real Debian 12 systemd-nspawn
+// machine with docker.io preinstalled (disabled at boot, socket
+// activated) over a real SSH connection, without network egress (so
+// nothing may be downloaded), then checks idempotence and
+// regenerate-certs. Skipped with -short or when the test-host kit is
+// unavailable (needs root and systemd-nspawn).
+func TestIntegrationNspawnDebian(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a systemd-nspawn machine")
+	}
+	th := testhost.StartNspawn(t, testhost.Options{Flavour: testhost.Docker, NoEgress: true})
+
+	e := newEnv(t, "")
+	e.h.Name = "provision-it"
+	e.driver.MachineName = "provision-it"
+	e.driver.IPAddress = th.IP
+	e.driver.SSHUser = th.User
+	e.driver.url = fmt.Sprintf("tcp://%s:%d", th.IP, th.DockerPort)
+	dir := filepath.Join(e.root, "machines", e.h.Name)
+	ao := e.h.HostOptions.AuthOptions
+	ao.ServerCertPath, ao.ServerKeyPath, ao.StorePath = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), dir
+	e.runner.DockerTimeout = time.Minute
+	e.runner.Connect = func(ctx context.Context, h *host.Host) (Commander, io.Closer, error) {
+		// The kit's ssh wrapper (system ssh, strict host keys) stands
+		// in for libmachine/ssh.
+		return commanderFunc(th.Run), nil, nil
+	}
+	// Options with characters systemd would otherwise interpret.
+	eo := e.h.HostOptions.EngineOptions
+	eo.Labels = []string{"team=a b", "pct=100%", "dollar=$HOME"}
+	eo.Env = []string{`GREETING=hello "world"`, "PRICE=$5 100%", `BACKSLASH=C:\dir`}
+	eo.ArbitraryFlags = []string{"max-concurrent-downloads=4"}
+	log.SetDebug(true)
+	defer log.SetDebug(false)
+
+	run := func(op Op) *Result {
+		t.Helper()
+		start := time.Now()
+		res, err := e.runner.Run(context.Background(), e.h, op)
+		require.NoError(t, err)
+		var phases []string
+		for _, p := range res.Phases {
+			phases = append(phases, fmt.Sprintf("%s=%s", p.Name, p.Duration.Round(time.Millisecond)))
+		}
+		t.Logf("%s: %s, %d remote commands, %s", op, time.Since(start).Round(time.Millisecond), res.Commands, strings.Join(phases, " "))
+		return res
+	}
+
+	res := run(OpProvision)
+	assert.Equal(t, "debian", res.Provisioner)
+	assert.Equal(t, "/usr/sbin/dockerd", res.DockerdPath)
+	assert.False(t, res.InstalledDocker)
+	assert.True(t, res.Restarted)
+	assert.Equal(t, 2, res.Commands)
+
+	out, err := th.Run("hostname; systemctl is-enabled docker; ps -o args= -C dockerd; stat -c %a /etc/docker/server-key.pem")
+	require.NoError(t, err)
+	assert.Contains(t, out, "provision-it\nenabled\n")
+	assert.Contains(t, out, "/usr/sbin/dockerd -H tcp://0.0.0.0:2376 -H unix:///var/run/docker.sock --tlsverify")
+	assert.Contains(t, out, "\n600\n")
+	assert.Contains(t, out, "--max-concurrent-downloads=4")
+
+	// systemd passed the values through unchanged.
+	out, err = th.Run(`tr '\0' '\n' < /proc/$(systemctl show -p MainPID --value docker)/environ | grep -E '^(GREETING|PRICE|BACKSLASH)=' | sort`)
+	require.NoError(t, err)
+	assert.Equal(t, "BACKSLASH=C:\\dir\nGREETING=hello \"world\"\nPRICE=$5 100%\n", out)
+	out, err = th.Run(`tr '\0' '\n' < /proc/$(systemctl show -p MainPID --value docker)/cmdline | grep -A1 -x -- --label`)
+	require.NoError(t, err)
+	assert.Equal(t, "--label\nprovider=generic\n--label\nteam=a b\n--label\npct=100%\n--label\ndollar=$HOME\n", out)
+
+	// The docker CLI works with the machine directory as DOCKER_CERT_PATH.
+	if docker, err := exec.LookPath("docker"); err == nil {
+		cmd := exec.Command(docker, "version", "--format", "{{.Server.Version}}")
+		cmd.Env = []string{"DOCKER_HOST=" + e.driver.url, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=" + dir, "HOME=" + t.TempDir()}
+		b, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(b))
+		t.Logf("server version %s", strings.TrimSpace(string(b)))
+	}
+
+	res = run(OpProvision)
+	assert.False(t, res.Changed(), "second provision changes nothing: %+v", res)
+	assert.Equal(t, 1, res.Commands)
+
+	res = run(OpRegenerateCerts)
+	assert.True(t, res.Restarted)
+	assert.Equal(t, 2, res.Commands)
+
+	// Socket activation pitfall: after a stop, touching the socket
+	// starts the daemon with our configuration, not fd://.
+	_, err = th.Run("systemctl stop docker; docker -H unix:///var/run/docker.sock version >/dev/null 2>&1; sleep 1; systemctl is-active docker || true")
+	require.NoError(t, err)
+	res = run(OpProvision)
+	assert.Empty(t, res.Written)
+}

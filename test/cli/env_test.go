@@ -1,0 +1,326 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/docker-machine-ng/machine/libmachine/cert"
+)
+
+// envStore has one none machine "dev" at a URL on 127.0.0.1.
+func envStore(t *testing.T) (*machine, string) {
+	t.Helper()
+	m := newStore(t)
+	url, _ := deadURL(t)
+	m.create("dev", url)
+	return m, url
+}
+
+func TestEnvEveryShell(t *testing.T) {
+	t.Parallel()
+	m, url := envStore(t)
+	dir := m.machineDir("dev")
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{
+			name: "bash from SHELL",
+			args: []string{"env", "dev"},
+			want: "export DOCKER_TLS_VERIFY=\"1\"\n" +
+				"export DOCKER_HOST=\"" + url + "\"\n" +
+				"export DOCKER_CERT_PATH=\"" + dir + "\"\n" +
+				"export DOCKER_MACHINE_NAME=\"dev\"\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval $(" + dm + " env dev)\n",
+		},
+		{
+			name: "zsh from SHELL",
+			args: []string{"env", "dev"},
+			env:  map[string]string{"SHELL": "/usr/bin/zsh"},
+			want: "export DOCKER_TLS_VERIFY=\"1\"\n" +
+				"export DOCKER_HOST=\"" + url + "\"\n" +
+				"export DOCKER_CERT_PATH=\"" + dir + "\"\n" +
+				"export DOCKER_MACHINE_NAME=\"dev\"\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval $(" + dm + " env dev)\n",
+		},
+		{
+			name: "fish from SHELL",
+			args: []string{"env", "dev"},
+			env:  map[string]string{"SHELL": "/usr/local/bin/fish"},
+			want: "set -gx DOCKER_TLS_VERIFY \"1\";\n" +
+				"set -gx DOCKER_HOST \"" + url + "\";\n" +
+				"set -gx DOCKER_CERT_PATH \"" + dir + "\";\n" +
+				"set -gx DOCKER_MACHINE_NAME \"dev\";\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval (" + dm + " env dev)\n",
+		},
+		{
+			name: "tcsh from SHELL",
+			args: []string{"env", "dev"},
+			env:  map[string]string{"SHELL": "/bin/tcsh"},
+			want: "setenv DOCKER_TLS_VERIFY \"1\";\n" +
+				"setenv DOCKER_HOST \"" + url + "\";\n" +
+				"setenv DOCKER_CERT_PATH \"" + dir + "\";\n" +
+				"setenv DOCKER_MACHINE_NAME \"dev\";\n" +
+				": Run this command to configure your shell: \n" +
+				": eval `" + dm + " env dev`\n",
+		},
+		{
+			name: "--shell fish overrides SHELL",
+			args: []string{"env", "--shell", "fish", "dev"},
+			want: "set -gx DOCKER_TLS_VERIFY \"1\";\n" +
+				"set -gx DOCKER_HOST \"" + url + "\";\n" +
+				"set -gx DOCKER_CERT_PATH \"" + dir + "\";\n" +
+				"set -gx DOCKER_MACHINE_NAME \"dev\";\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval (" + dm + " env --shell fish dev)\n",
+		},
+		{
+			name: "powershell",
+			args: []string{"env", "--shell", "powershell", "dev"},
+			want: "$Env:DOCKER_TLS_VERIFY = \"1\"\n" +
+				"$Env:DOCKER_HOST = \"" + url + "\"\n" +
+				"$Env:DOCKER_CERT_PATH = \"" + dir + "\"\n" +
+				"$Env:DOCKER_MACHINE_NAME = \"dev\"\n" +
+				"# Run this command to configure your shell: \n" +
+				"# & " + dm + " env --shell powershell dev | Invoke-Expression\n",
+		},
+		{
+			name: "cmd",
+			args: []string{"env", "--shell", "cmd", "dev"},
+			want: "SET DOCKER_TLS_VERIFY=1\n" +
+				"SET DOCKER_HOST=" + url + "\n" +
+				"SET DOCKER_CERT_PATH=" + dir + "\n" +
+				"SET DOCKER_MACHINE_NAME=dev\n" +
+				"REM Run this command to configure your shell: \n" +
+				"REM \t@FOR /f \"tokens=*\" %i IN ('" + dm + " env --shell cmd dev') DO @%i\n",
+		},
+		{
+			name: "emacs",
+			args: []string{"env", "--shell", "emacs", "dev"},
+			want: "(setenv \"DOCKER_TLS_VERIFY\" \"1\")\n" +
+				"(setenv \"DOCKER_HOST\" \"" + url + "\")\n" +
+				"(setenv \"DOCKER_CERT_PATH\" \"" + dir + "\")\n" +
+				"(setenv \"DOCKER_MACHINE_NAME\" \"dev\")\n" +
+				";; Run this command to configure your shell: \n" +
+				";; (with-temp-buffer (shell-command \"" + dm + " env --shell emacs dev\" (current-buffer)) (eval-buffer))\n",
+		},
+		{
+			name: "tcsh flag after the name",
+			args: []string{"env", "dev", "--shell", "tcsh"},
+			want: "setenv DOCKER_TLS_VERIFY \"1\";\n" +
+				"setenv DOCKER_HOST \"" + url + "\";\n" +
+				"setenv DOCKER_CERT_PATH \"" + dir + "\";\n" +
+				"setenv DOCKER_MACHINE_NAME \"dev\";\n" +
+				": Run this command to configure your shell: \n" +
+				": eval `" + dm + " env dev --shell tcsh`\n",
+		},
+		{
+			name: "no-proxy, nothing set",
+			args: []string{"env", "--no-proxy", "dev"},
+			want: "export DOCKER_TLS_VERIFY=\"1\"\n" +
+				"export DOCKER_HOST=\"" + url + "\"\n" +
+				"export DOCKER_CERT_PATH=\"" + dir + "\"\n" +
+				"export DOCKER_MACHINE_NAME=\"dev\"\n" +
+				"export NO_PROXY=\"127.0.0.1\"\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval $(" + dm + " env --no-proxy dev)\n",
+		},
+		{
+			name: "no-proxy appends to NO_PROXY",
+			args: []string{"env", "--no-proxy", "dev"},
+			env:  map[string]string{"NO_PROXY": "localhost"},
+			want: "export DOCKER_TLS_VERIFY=\"1\"\n" +
+				"export DOCKER_HOST=\"" + url + "\"\n" +
+				"export DOCKER_CERT_PATH=\"" + dir + "\"\n" +
+				"export DOCKER_MACHINE_NAME=\"dev\"\n" +
+				"export NO_PROXY=\"localhost,127.0.0.1\"\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval $(" + dm + " env --no-proxy dev)\n",
+		},
+		{
+			name: "no-proxy keeps the lower-case spelling",
+			args: []string{"env", "--shell", "fish", "--no-proxy", "dev"},
+			env:  map[string]string{"no_proxy": "localhost,.corp", "NO_PROXY": "ignored"},
+			want: "set -gx DOCKER_TLS_VERIFY \"1\";\n" +
+				"set -gx DOCKER_HOST \"" + url + "\";\n" +
+				"set -gx DOCKER_CERT_PATH \"" + dir + "\";\n" +
+				"set -gx DOCKER_MACHINE_NAME \"dev\";\n" +
+				"set -gx no_proxy \"localhost,.corp,127.0.0.1\";\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval (" + dm + " env --shell fish --no-proxy dev)\n",
+		},
+		{
+			name: "no-proxy already containing the IP",
+			args: []string{"env", "--shell", "cmd", "--no-proxy", "dev"},
+			env:  map[string]string{"NO_PROXY": "127.0.0.1,localhost"},
+			want: "SET DOCKER_TLS_VERIFY=1\n" +
+				"SET DOCKER_HOST=" + url + "\n" +
+				"SET DOCKER_CERT_PATH=" + dir + "\n" +
+				"SET DOCKER_MACHINE_NAME=dev\n" +
+				"SET NO_PROXY=127.0.0.1,localhost\n" +
+				"REM Run this command to configure your shell: \n" +
+				"REM \t@FOR /f \"tokens=*\" %i IN ('" + dm + " env --shell cmd --no-proxy dev') DO @%i\n",
+		},
+		{
+			name: "unset bash",
+			args: []string{"env", "-u"},
+			want: "unset DOCKER_TLS_VERIFY\nunset DOCKER_HOST\nunset DOCKER_CERT_PATH\nunset DOCKER_MACHINE_NAME\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval $(" + dm + " env -u)\n",
+		},
+		{
+			name: "unset fish",
+			args: []string{"env", "--unset", "--shell", "fish"},
+			want: "set -e DOCKER_TLS_VERIFY;\nset -e DOCKER_HOST;\nset -e DOCKER_CERT_PATH;\nset -e DOCKER_MACHINE_NAME;\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval (" + dm + " env --unset --shell fish)\n",
+		},
+		{
+			name: "unset powershell",
+			args: []string{"env", "-u", "--shell", "powershell"},
+			want: "Remove-Item Env:\\\\DOCKER_TLS_VERIFY\nRemove-Item Env:\\\\DOCKER_HOST\nRemove-Item Env:\\\\DOCKER_CERT_PATH\nRemove-Item Env:\\\\DOCKER_MACHINE_NAME\n" +
+				"# Run this command to configure your shell: \n" +
+				"# & " + dm + " env -u --shell powershell | Invoke-Expression\n",
+		},
+		{
+			name: "unset cmd",
+			args: []string{"env", "-u", "--shell", "cmd"},
+			want: "SET DOCKER_TLS_VERIFY=\nSET DOCKER_HOST=\nSET DOCKER_CERT_PATH=\nSET DOCKER_MACHINE_NAME=\n" +
+				"REM Run this command to configure your shell: \n" +
+				"REM \t@FOR /f \"tokens=*\" %i IN ('" + dm + " env -u --shell cmd') DO @%i\n",
+		},
+		{
+			name: "unset tcsh",
+			args: []string{"env", "-u", "--shell", "tcsh"},
+			want: "unsetenv DOCKER_TLS_VERIFY;\nunsetenv DOCKER_HOST;\nunsetenv DOCKER_CERT_PATH;\nunsetenv DOCKER_MACHINE_NAME;\n" +
+				": Run this command to configure your shell: \n" +
+				": eval `" + dm + " env -u --shell tcsh`\n",
+		},
+		{
+			name: "unset emacs",
+			args: []string{"env", "-u", "--shell", "emacs"},
+			want: "(setenv \"DOCKER_TLS_VERIFY\" nil)\n(setenv \"DOCKER_HOST\" nil)\n(setenv \"DOCKER_CERT_PATH\" nil)\n(setenv \"DOCKER_MACHINE_NAME\" nil)\n" +
+				";; Run this command to configure your shell: \n" +
+				";; (with-temp-buffer (shell-command \"" + dm + " env -u --shell emacs\" (current-buffer)) (eval-buffer))\n",
+		},
+		{
+			name: "unset no-proxy does not glue the value",
+			args: []string{"env", "-u", "--no-proxy"},
+			env:  map[string]string{"NO_PROXY": "localhost"},
+			want: "unset DOCKER_TLS_VERIFY\nunset DOCKER_HOST\nunset DOCKER_CERT_PATH\nunset DOCKER_MACHINE_NAME\nunset NO_PROXY\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval $(" + dm + " env -u --no-proxy)\n",
+		},
+		{
+			name: "unset no-proxy, lower-case set",
+			args: []string{"env", "-u", "--no-proxy", "--shell", "fish"},
+			env:  map[string]string{"no_proxy": "localhost"},
+			want: "set -e DOCKER_TLS_VERIFY;\nset -e DOCKER_HOST;\nset -e DOCKER_CERT_PATH;\nset -e DOCKER_MACHINE_NAME;\nset -e no_proxy;\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval (" + dm + " env -u --no-proxy --shell fish)\n",
+		},
+		{
+			name: "unset with an empty SHELL and --shell",
+			args: []string{"env", "-u", "--shell", "bash"},
+			env:  map[string]string{"SHELL": ""},
+			want: "unset DOCKER_TLS_VERIFY\nunset DOCKER_HOST\nunset DOCKER_CERT_PATH\nunset DOCKER_MACHINE_NAME\n" +
+				"# Run this command to configure your shell: \n" +
+				"# eval $(" + dm + " env -u --shell bash)\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m.t = t
+			r := m.runWith(opts{env: tt.env}, tt.args...)
+			require.Equal(t, 0, r.code, r)
+			assert.Empty(t, r.stderr)
+			assert.Equal(t, tt.want, r.stdout)
+		})
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	t.Parallel()
+	m, _ := envStore(t)
+	before := m.hashStore()
+
+	line := m.failsWith(opts{env: map[string]string{"SHELL": ""}}, "env", "dev")
+	assert.Contains(t, line, "--shell")
+	assert.Contains(t, m.fails("env", "-u", "dev"), "Error: Expected no machine name when the -u flag is present")
+	assert.Contains(t, m.fails("env", "dev", "other"), "Error: Expected one machine name as an argument")
+	assert.Equal(t, `Docker machine "nope" does not exist. Use "docker-machine ls" to list machines. Use "docker-machine create" to add a new one.`, m.fails("env", "nope"))
+	assert.Contains(t, m.fails("env", "--swarm", "dev"), `"dev" is not a swarm master. The --swarm flag is intended for use with swarm masters`)
+	assert.Equal(t, `Error: No machine name(s) specified and no "default" machine exists`, m.fails("env"))
+	assert.Equal(t, before, m.hashStore())
+}
+
+// A CA in the machine directory that did not sign its client certificate
+// (the store CA was regenerated) fails env and config with the fix named.
+func TestEnvConfigCertificateProblems(t *testing.T) {
+	t.Parallel()
+	m, url := envStore(t)
+	m.create("other", url)
+
+	// Another CA replaces the machine's copy.
+	otherCA := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, cert.GenerateCA(otherCA, filepath.Join(filepath.Dir(otherCA), "ca-key.pem"), "other", cert.DefaultBits))
+	b, err := os.ReadFile(otherCA)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(m.machineDir("dev"), "ca.pem"), b, 0o644))
+
+	line := m.fails("env", "dev")
+	assert.True(t, strings.HasPrefix(line, "Error checking TLS connection: Error checking and/or regenerating the certs: "), line)
+	assert.Contains(t, line, "regenerate-certs")
+	assert.Contains(t, line, "unknown authority")
+	line = m.fails("config", "dev")
+	assert.True(t, strings.HasPrefix(line, "Error running connection boilerplate: Error checking and/or regenerating the certs: "), line)
+	assert.Contains(t, line, "regenerate-certs dev")
+
+	// A server certificate for another address.
+	a := m.authOptions()
+	require.NoError(t, cert.Generate(cert.Options{
+		CertPath: filepath.Join(m.machineDir("other"), "server.pem"), KeyPath: filepath.Join(m.machineDir("other"), "server-key.pem"),
+		CACertPath: a.CaCertPath, CAKeyPath: a.CaPrivateKeyPath, Org: "tester.other", Server: true, Hosts: []string{"10.9.9.9", "localhost"},
+	}))
+	line = m.fails("env", "other")
+	assert.Contains(t, line, "certificate is valid for 10.9.9.9, not 127.0.0.1")
+	assert.Contains(t, line, "regenerate-certs other")
+	assert.Contains(t, m.fails("config", "other"), "regenerate-certs")
+
+	// A missing client key.
+	m.create("third", url)
+	require.NoError(t, os.Remove(filepath.Join(m.machineDir("third"), "key.pem")))
+	assert.Contains(t, m.fails("env", "third"), "regenerate-certs")
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	m, url := envStore(t)
+	dir := m.machineDir("dev")
+	want := "--tlsverify\n" +
+		"--tlscacert=\"" + dir + "/ca.pem\"\n" +
+		"--tlscert=\"" + dir + "/cert.pem\"\n" +
+		"--tlskey=\"" + dir + "/key.pem\"\n" +
+		"-H=" + url + "\n"
+	assert.Equal(t, want, m.ok("config", "dev").stdout)
+
+	// Swarm masters: -H points at the swarm port.
+	m.create("master", url, "--swarm-master", "--swarm-discovery", "token://x", "--swarm-host", "tcp://0.0.0.0:3376")
+	out := m.ok("config", "--swarm", "master").stdout
+	assert.True(t, strings.HasSuffix(out, "\n-H=tcp://127.0.0.1:3376\n"), out)
+	out = m.ok("env", "--swarm", "master").stdout
+	assert.Contains(t, out, "export DOCKER_HOST=\"tcp://127.0.0.1:3376\"\n")
+
+	assert.Contains(t, m.fails("config", "--swarm", "dev"), "is not a swarm master")
+	assert.Contains(t, m.fails("config", "a", "b"), "Expected one machine name")
+}

@@ -87,6 +87,9 @@ func debugRequested(args []string, env string) (bool, error) {
 }
 
 func defaultStorePath(getenv func(string) string) string {
+	if p := getenv("MACHINE_STORAGE_PATH"); p != "" {
+		return p
+	}
 	home := getenv("HOME")
 	if home == "" {
 		home, _ = os.UserHomeDir()
@@ -103,6 +106,7 @@ func (r *session) app() *cli.Command {
 		ErrWriter:              r.Stderr,
 		Reader:                 r.Stdin,
 		HideHelpCommand:        true,
+		ExitErrHandler:         keepError,
 		EnableShellCompletion:  false,
 		UseShortOptionHandling: false,
 		Flags: []cli.Flag{
@@ -168,6 +172,10 @@ func (r *session) commands() []*cli.Command {
 		r.helpCommand(),
 	}
 }
+
+// keepError stops the CLI library from exiting the process itself:
+// errors become messages and exit codes in Run, and only there.
+func keepError(context.Context, *cli.Command, error) {}
 
 // global returns a global flag's value.
 func (r *session) global(name string) string { return r.root.String(name) }

@@ -28,7 +28,7 @@ func (r *session) configCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("Error running connection boilerplate: %w", err)
 			}
-			dir := r.api.Store.MachineDir(h.Name)
+			dir := r.certPath(h)
 			fmt.Fprintf(r.Stdout, "--tlsverify\n--tlscacert=%q\n--tlscert=%q\n--tlskey=%q\n-H=%s\n",
 				filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), u)
 			return nil

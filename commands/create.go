@@ -158,6 +158,7 @@ func (r *session) create(ctx context.Context, outer *cli.Command) error {
 		Writer:          r.Stdout,
 		ErrWriter:       r.Stderr,
 		HideHelpCommand: true,
+		ExitErrHandler:  keepError,
 		OnUsageError: func(ctx context.Context, cmd *cli.Command, err error, _ bool) error {
 			return &usageError{msg: "Incorrect Usage: " + err.Error(), help: r.appName + " create --driver " + driverName + " --help"}
 		},

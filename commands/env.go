@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -66,7 +67,7 @@ func (r *session) env(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return fmt.Errorf("Error checking TLS connection: %w", err)
 	}
-	dir := r.api.Store.MachineDir(h.Name)
+	dir := r.certPath(h)
 	vars := []envVar{
 		{"DOCKER_TLS_VERIFY", "1"},
 		{"DOCKER_HOST", dockerURL},
@@ -103,6 +104,18 @@ func noProxyVar(getenv func(string) string, ip string) envVar {
 	return envVar{name, val}
 }
 
+// certPath is the directory for DOCKER_CERT_PATH: the machine's own
+// copies, or — for machines whose directory has none, like `none`
+// machines created by the original — the store's certs directory, which
+// holds the same three file names.
+func (r *session) certPath(h *host.Host) string {
+	dir := r.api.Store.MachineDir(h.Name)
+	if _, err := os.Stat(filepath.Join(dir, "ca.pem")); err != nil && h.HostOptions.AuthOptions.CertDir != "" {
+		return h.HostOptions.AuthOptions.CertDir
+	}
+	return dir
+}
+
 // connectionURL returns the Docker URL of a machine after checking its
 // certificates locally: chain to the CA, validity, and the current address
 // among the server certificate's names. No network round trip.
@@ -125,7 +138,7 @@ func (r *session) connectionURL(h *host.Host, useSwarm bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("parsing the machine URL %q: %w", u, err)
 	}
-	dir := r.api.Store.MachineDir(h.Name)
+	dir := r.certPath(h)
 	m := cert.Material{
 		CACert:     filepath.Join(dir, "ca.pem"),
 		ClientCert: filepath.Join(dir, "cert.pem"),

@@ -15,10 +15,6 @@ const (
 	exitPreCreate = 3
 )
 
-// exitCoder lets an error choose the process exit code (ssh passes the
-// remote command's status through).
-type exitCoder interface{ ExitCode() int }
-
 // usageError is a command-line mistake; it exits 1 (the original exited 0).
 type usageError struct {
 	msg  string
@@ -37,7 +33,6 @@ func (e *usageError) Error() string {
 type silentExit struct{ code int }
 
 func (e *silentExit) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-func (e *silentExit) ExitCode() int { return e.code }
 
 // exitCode maps an error to the process exit code; it is the one place
 // where this happens.
@@ -49,9 +44,11 @@ func exitCode(err error) int {
 	if errors.As(err, &pc) {
 		return exitPreCreate
 	}
-	var ec exitCoder
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
+	// Only our own silentExit picks a code (ssh passes the remote status
+	// through); codes the CLI library attaches to its errors are not ours.
+	var se *silentExit
+	if errors.As(err, &se) {
+		return se.code
 	}
 	return exitError
 }

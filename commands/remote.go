@@ -49,26 +49,25 @@ func (r *session) configureAPI(cmd *cli.Command) {
 	generic.Rebooter = r.reboot
 }
 
-// connect waits for SSH (recording the host key on first contact) and
-// opens the one connection a provisioning operation uses.
+// connect opens the one SSH connection a provisioning operation uses and
+// waits through it until SSH answers (recording the host key on first
+// contact), so waiting costs no extra connection.
 func (r *session) connect(ctx context.Context, h *host.Host) (provision.Commander, io.Closer, error) {
 	t, err := r.api.SSHTarget(h)
 	if err != nil {
-		return nil, nil, err
-	}
-	log.Infof("Waiting for SSH to be available...")
-	start := time.Now()
-	if err := ssh.WaitForSSH(ctx, t, r.sshTimeout); err != nil {
-		return nil, nil, fmt.Errorf("Error detecting OS: %w", err)
-	}
-	log.Debugf("timing: ssh-wait %s", time.Since(start))
-	if t, err = r.api.SSHTarget(h); err != nil {
 		return nil, nil, err
 	}
 	c, err := ssh.NewClient(r.api.SSHClientType, t)
 	if err != nil {
 		return nil, nil, err
 	}
+	log.Infof("Waiting for SSH to be available...")
+	start := time.Now()
+	if err := ssh.WaitForClient(ctx, c, t, r.sshTimeout); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("Error detecting OS: %w", err)
+	}
+	log.Debugf("timing: ssh-wait %s", time.Since(start))
 	return c, c, nil
 }
 

@@ -51,7 +51,9 @@ func New(root string) *API {
 // PreCreateError wraps a failed driver pre-create check (exit code 3).
 type PreCreateError struct{ Err error }
 
-func (e *PreCreateError) Error() string { return fmt.Sprintf("Error with pre-create check: %q", e.Err.Error()) }
+func (e *PreCreateError) Error() string {
+	return fmt.Sprintf("Error with pre-create check: %q", e.Err.Error())
+}
 func (e *PreCreateError) Unwrap() error { return e.Err }
 
 // CreateError is a create failure after the machine was recorded.
@@ -199,6 +201,7 @@ func (a *API) create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	if a.Provisioner == nil {
 		return errors.New("this build has no provisioner")
 	}
+	log.Infof("Detecting operating system of created instance...")
 	if err := a.Provisioner.Provision(ctx, h); err != nil {
 		return err
 	}

@@ -35,7 +35,9 @@ func (a *API) SSHTarget(h *host.Host) (ssh.Target, error) {
 		KnownHostsFile: a.KnownHostsFile(h.Name),
 		HostKeyPolicy:  ssh.HostKeyVerify,
 	}
-	if _, err := os.Stat(t.KnownHostsFile); errors.Is(err, fs.ErrNotExist) {
+	// Nothing pinned yet (a new machine, or one from an older store):
+	// trust on first use, then verify for ever.
+	if fi, err := os.Stat(t.KnownHostsFile); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
 		t.HostKeyPolicy = ssh.HostKeyRecord
 	}
 	if key := h.Driver.GetSSHKeyPath(); key != "" {

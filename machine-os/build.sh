@@ -86,7 +86,10 @@ customize() {
 	chroot "$root" systemctl mask systemd-networkd-wait-online.service \
 		apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \
 		e2scrub_all.timer e2scrub_reap.service fstrim.timer getty@tty1.service \
-		modprobe@drm.service modprobe@efi_pstore.service
+		modprobe@drm.service modprobe@efi_pstore.service \
+		systemd-update-utmp.service systemd-update-utmp-runlevel.service
+	# No message of the day: pam_motd runs /etc/update-motd.d at every SSH login.
+	sed -i '/pam_motd/d' "$root/etc/pam.d/sshd"
 	# apparmor.service compiles the stock profiles (for programs machine-os does not have) before
 	# sysinit.target, which holds up everything, ssh included. AppArmor itself stays on: dockerd
 	# loads its docker-default profile with apparmor_parser when it starts.

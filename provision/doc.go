@@ -28,7 +28,7 @@
 //
 // # Detection order
 //
-// See rules: boot2docker, coreOS (Flatcar, Fedora/RHEL CoreOS), amzn,
+// Detect tries, in this order: boot2docker, coreOS (Flatcar, Fedora/RHEL CoreOS), amzn,
 // fedora, the RHEL family, ubuntu(systemd), debian, arch, SUSE, then the
 // first ID_LIKE word naming ubuntu, debian or fedora. The order is fixed
 // (the original iterated a Go map).

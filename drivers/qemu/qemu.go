@@ -640,28 +640,47 @@ func (d *Driver) Stop() error {
 	if timeout <= 0 {
 		timeout = DefaultStopTimeout * time.Second
 	}
-	q, err := DialQMP(d.path(QMPFile), 5*time.Second)
-	if err == nil {
-		var st string
-		st, err = q.QueryStatus()
-		if err == nil && RunStateToState(st) == state.Paused {
-			// A paused guest cannot handle the ACPI event.
-			_, err = q.Execute("quit", nil)
-		} else if err == nil {
-			_, err = q.Execute("system_powerdown", nil)
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := d.powerdown(); err != nil {
+			log.Debugf("(%s) qemu: power-down over QMP failed (%v); sending SIGTERM", d.MachineName, err)
+			_ = syscall.Kill(pid, syscall.SIGTERM)
 		}
-		q.Close()
+		// A guest still booting may miss the ACPI event: press the button
+		// again every few seconds.
+		wait := min(powerdownRepeat, time.Until(deadline))
+		if waitGone(pid, d.path(PIDFile), wait) {
+			d.cleanRuntimeFiles()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			log.Warnf("(%s) The VM did not power off within %s: killing it.", d.MachineName, timeout)
+			return d.Kill()
+		}
 	}
+}
+
+// powerdownRepeat is how often Stop repeats the ACPI power-down.
+var powerdownRepeat = 10 * time.Second
+
+// powerdown sends the ACPI power button event; a paused VM, which cannot
+// handle it, is told to quit.
+func (d *Driver) powerdown() error {
+	q, err := DialQMP(d.path(QMPFile), 5*time.Second)
 	if err != nil {
-		log.Debugf("(%s) qemu: power-down over QMP failed (%v); sending SIGTERM", d.MachineName, err)
-		_ = syscall.Kill(pid, syscall.SIGTERM)
+		return err
 	}
-	if !waitGone(pid, d.path(PIDFile), timeout) {
-		log.Warnf("(%s) The VM did not power off within %s: killing it.", d.MachineName, timeout)
-		return d.Kill()
+	defer q.Close()
+	st, err := q.QueryStatus()
+	if err != nil {
+		return err
 	}
-	d.cleanRuntimeFiles()
-	return nil
+	if RunStateToState(st) == state.Paused {
+		_, err = q.Execute("quit", nil)
+		return err
+	}
+	_, err = q.Execute("system_powerdown", nil)
+	return err
 }
 
 // Kill ends qemu at once (SIGKILL).

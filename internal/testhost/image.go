@@ -52,7 +52,7 @@ func ImageKey(f Flavour) string {
 }
 
 // EnsureImage returns the cached image of flavour f, building it first when needed (cold
-// build: a few minutes on 2 cores). Builds are atomic (a temporary directory renamed when
+// build: a few minutes on 2 cores; the docker image is derived from the plain one). Builds are atomic (a temporary directory renamed when
 // complete) and a second process that needs the same image waits on a lock instead of
 // building it twice. logf (may be nil) receives progress lines.
 func EnsureImage(f Flavour, logf func(format string, args ...any)) (Image, error) {
@@ -79,6 +79,20 @@ func EnsureImage(f Flavour, logf func(format string, args ...any)) (Image, error
 	defer unlock()
 	if fileExists(filepath.Join(img.Dir, "manifest")) {
 		return img, nil // built by another process while we waited
+	}
+	// The docker image is derived from the plain one, held (shared lock) while it is copied.
+	var buildArgs []string
+	if f == Docker {
+		plain, err := EnsureImage(Plain, logf)
+		if err != nil {
+			return img, err
+		}
+		release, err := plain.hold()
+		if err != nil {
+			return img, err
+		}
+		defer release()
+		buildArgs = append(buildArgs, plain.Dir)
 	}
 	// One mmdebstrap at a time on the machine: they share the .deb cache and the 2 cores.
 	unlockBuild, err := lockFile(filepath.Join(CacheDir(), "build.lock"))
@@ -109,7 +123,7 @@ func EnsureImage(f Flavour, logf func(format string, args ...any)) (Image, error
 	defer logFile.Close()
 	logf("testhost: building %s image %s (cold build takes minutes; log %s)", f, img.Dir, logPath)
 	start := time.Now()
-	cmd := exec.Command("bash", script, "build", string(f), tmp)
+	cmd := exec.Command("bash", append([]string{script, "build", string(f), tmp}, buildArgs...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), "TESTHOST_CACHE="+CacheDir())
 	if err := cmd.Run(); err != nil {

@@ -138,7 +138,8 @@ func startQEMU(t testing.TB, img Image, opts Options) (*Host, error) {
 		"-machine", "q35", "-accel", accel, "-cpu", "max",
 		"-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem),
 		"-kernel", img.Kernel(), "-initrd", img.Initrd(),
-		"-append", "console=ttyS0 root=/dev/vda rw quiet",
+		// No "quiet": systemd's status lines on the serial console are what Logs() shows.
+		"-append", "console=ttyS0 root=/dev/vda rw loglevel=4",
 		"-drive", "id=d0,file=" + disk + ",if=none,format=qcow2,cache=unsafe",
 		"-device", "virtio-blk-pci,drive=d0",
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
@@ -172,7 +173,7 @@ func startQEMU(t testing.TB, img Image, opts Options) (*Host, error) {
 	}
 	timeout := opts.BootTimeout
 	if timeout == 0 {
-		timeout = 300 * time.Second
+		timeout = 600 * time.Second
 	}
 	if err := h.waitSSH(start, timeout, 250*time.Millisecond); err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "qemu.log"))

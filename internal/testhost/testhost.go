@@ -49,7 +49,8 @@ type Options struct {
 	// MemoryMiB and CPUs size a qemu VM (defaults 512 and 2).
 	MemoryMiB int
 	CPUs      int
-	// BootTimeout bounds the wait for SSH (defaults: nspawn 90 s, qemu 300 s).
+	// BootTimeout bounds the wait for SSH (defaults: nspawn 90 s, qemu 600 s: TCG on a loaded
+	// 2-core machine took over 2 minutes).
 	BootTimeout time.Duration
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -165,8 +166,7 @@ func TestDockerVersionUnreachable(t *testing.T) {
 	it := run([]*host.Host{h}, query.Options{})[0]
 	assert.Equal(t, state.Running, it.State)
 	assert.Equal(t, "Unknown", it.DockerVersion)
-	assert.True(t, strings.HasPrefix(it.Error, "Unable to query docker version: "), it.Error)
-	assert.Contains(t, it.Error, "connection refused")
+	assert.Equal(t, `Unable to query docker version: Get "https://127.0.0.1:1/version": dial tcp 127.0.0.1:1: connect: connection refused`, it.Error)
 }
 
 func TestDockerVersionMissingClientCertificates(t *testing.T) {
@@ -275,7 +275,17 @@ func TestDockerVersion(t *testing.T) {
 	_, ok := paths.Load("/version")
 	assert.True(t, ok, "unversioned GET /version")
 
-	v, err := query.DockerVersion(context.Background(), hosts[0], url)
+	// A chunked answer, as dockerd sends when it flushes early.
+	chunked := startDaemon(t, a, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"Version":`)
+		w.(http.Flusher).Flush()
+		fmt.Fprint(w, `"28.0.1"}`)
+	})
+	v, err := query.DockerVersion(context.Background(), hosts[0], chunked)
+	require.NoError(t, err)
+	assert.Equal(t, "28.0.1", v)
+
+	v, err = query.DockerVersion(context.Background(), hosts[0], url)
 	require.NoError(t, err)
 	assert.Equal(t, "27.1.0", v)
 }
@@ -330,6 +340,41 @@ func TestTimeoutRow(t *testing.T) {
 	assert.GreaterOrEqual(t, got.ResponseTime, 100*time.Millisecond)
 	assert.Equal(t, state.Running, items[1].State)
 	assert.Equal(t, "-", items[1].Active)
+}
+
+// A daemon that accepts and never answers: the machine becomes a Timeout
+// row when its deadline passes, never a row with an i/o timeout error.
+func TestTimeoutWhileQueryingVersion(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns []net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-accepted
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	a := sharedMaterial(t)
+	hosts := make([]*host.Host, 8)
+	for i := range hosts {
+		hosts[i] = newHost(fmt.Sprintf("m%d", i), &fakeDriver{url: "tcp://" + l.Addr().String()})
+		hosts[i].HostOptions.AuthOptions = a
+	}
+	for _, it := range run(hosts, query.Options{Timeout: 150 * time.Millisecond}) {
+		assert.Equal(t, query.Item{Name: it.Name, DriverName: "fake", State: state.Timeout, ResponseTime: it.ResponseTime}, it)
+	}
 }
 
 func TestActive(t *testing.T) {

@@ -29,6 +29,23 @@ func WaitForSSH(ctx context.Context, t Target, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	return poll(ctx, t, timeout, func(ctx context.Context) error { return probeSSH(ctx, t, signers) })
+}
+
+// WaitForClient is WaitForSSH through an existing client: it polls
+// c.Output("exit 0") until it succeeds, so the connection that answers is
+// the one the caller goes on using (one connection per command
+// invocation). t only names the target in errors.
+func WaitForClient(ctx context.Context, c Client, t Target, timeout time.Duration) error {
+	return poll(ctx, t, timeout, func(context.Context) error {
+		_, err := c.Output("exit 0")
+		return err
+	})
+}
+
+// poll runs probe with exponential backoff until it succeeds, a host key
+// is refused, or the time is up.
+func poll(ctx context.Context, t Target, timeout time.Duration, probe func(context.Context) error) error {
 	parent := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -38,7 +55,7 @@ func WaitForSSH(ctx context.Context, t Target, timeout time.Duration) error {
 	backoff := waitBackoffStart
 	var last error
 	for {
-		err := probeSSH(ctx, t, signers)
+		err := probe(ctx)
 		if err == nil {
 			return nil
 		}

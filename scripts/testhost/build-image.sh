@@ -1,8 +1,11 @@
 #!/bin/bash
 # build-image.sh: build one test-host image from Debian bookworm packages.
 #
-#   build-image.sh build FLAVOUR OUTDIR    (FLAVOUR: plain | docker)
+#   build-image.sh build plain OUTDIR
+#   build-image.sh build docker OUTDIR PLAIN_IMAGE_DIR
 #
+# plain is built with mmdebstrap; docker is the plain tree plus docker.io and apparmor
+# installed with apt in a chroot (about a minute instead of a second mmdebstrap run).
 # OUTDIR receives:
 #   rootfs/      the root file system (lowerdir of the nspawn overlays)
 #   base.qcow2   the same tree on an ext4 disk, backing file of the VM overlays
@@ -23,6 +26,7 @@ MIRROR=${TESTHOST_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 
 # Both flavours carry the kernel, initramfs-tools and udev so one tree serves nspawn and qemu.
+# docker = plain + PKGS_DOCKER (without Recommends, like mmdebstrap's --include).
 PKGS_COMMON=systemd-sysv,udev,dbus,openssh-server,iproute2,ca-certificates,sudo,procps,rsync,linux-image-amd64,initramfs-tools,zstd,kmod
 PKGS_DOCKER=docker.io,apparmor
 
@@ -34,9 +38,9 @@ packages() {
 	esac
 }
 
-# customize ROOT FLAVOUR: runs as an mmdebstrap customize hook (/proc, /sys, /dev are mounted).
+# customize ROOT: runs as an mmdebstrap customize hook (/proc, /sys, /dev are mounted).
 customize() {
-	local root=$1 flavour=$2
+	local root=$1
 	echo testhost >"$root/etc/hostname"
 	printf '127.0.0.1\tlocalhost\n127.0.1.1\ttesthost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 	echo '/dev/vda / ext4 defaults,noatime 0 1' >"$root/etc/fstab"
@@ -99,17 +103,36 @@ EOF
 	chroot "$root" systemctl enable testhost-keys.service
 	chroot "$root" passwd -d root >/dev/null # console login for debugging
 
-	if [ "$flavour" = docker ]; then
-		# Installed but not started at boot: the provisioner writes its drop-in and restarts docker
-		# (a first dockerd start costs 6-9 s under TCG; paying it twice slows every VM boot).
-		chroot "$root" systemctl disable docker.service docker.socket containerd.service
-	fi
-
 	# Small initrd for qemu (MODULES=most is 29 MB and slow to unpack under TCG). The conffiles
 	# initramfs.conf and modules must not be replaced before dpkg runs, so edit them here.
 	echo 'MODULES=list' >"$root/etc/initramfs-tools/conf.d/testhost.conf"
 	printf 'virtio_pci\nvirtio_blk\nvirtio_net\next4\ncrc32c_generic\n' >>"$root/etc/initramfs-tools/modules"
 	chroot "$root" update-initramfs -u -k all
+}
+
+# derive_docker OUT PLAIN DEBS: OUT/rootfs = PLAIN/rootfs + docker.io + apparmor.
+derive_docker() {
+	local out=$1 plain=$2 debs=$3 root=$1/rootfs
+	cp -a "$plain/rootfs" "$root"
+	mv "$root/etc/resolv.conf" "$out/resolv.conf.image"
+	cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" # start no services
+	chmod 755 "$root/usr/sbin/policy-rc.d"
+	# A private mount namespace: /proc, /dev and the .deb cache vanish with it, even on a crash.
+	unshare --mount --propagation private sh -euc '
+		root=$1 debs=$2 pkgs=$3
+		mount -t proc proc "$root/proc"
+		mount --rbind /dev "$root/dev"
+		mount --bind "$debs" "$root/var/cache/apt/archives"
+		chroot "$root" apt-get -q -o Acquire::Retries=3 update
+		chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Acquire::Retries=3 \
+			--no-install-recommends install $(echo "$pkgs" | tr , " ")
+	' sh "$root" "$debs" "$PKGS_DOCKER" 2>&1 | stamp
+	rm -f "$root/usr/sbin/policy-rc.d"
+	mv "$out/resolv.conf.image" "$root/etc/resolv.conf"
+	# Installed but not started at boot: the provisioner writes its drop-in and restarts docker
+	# (a first dockerd start costs 6-9 s under TCG; paying it twice slows every VM boot).
+	chroot "$root" systemctl disable docker.service docker.socket containerd.service
 }
 
 # vmlinux FROM TO: the ELF kernel inside Debian's xz-compressed bzImage (boots ~1 s faster under TCG).
@@ -126,7 +149,7 @@ extract_vmlinux() {
 stamp() { while IFS= read -r l; do printf '%(%T)T %s\n' -1 "$l"; done; }
 
 build() {
-	local flavour=$1 out=$2 pkgs self debs t0
+	local flavour=$1 out=$2 plain=${3:-} pkgs self debs t0
 	pkgs=$(packages "$flavour")
 	self=$(readlink -f "$0")
 	debs=${TESTHOST_DEBCACHE:-${TESTHOST_CACHE:-/var/cache/docker-machine-testhost}/debs}
@@ -140,19 +163,24 @@ build() {
 	# package through mmtarfilter, a python3 script, which costs more than the files it skips.)
 	# MODULES=list before linux-image-amd64 is installed: its postinst then builds a small initrd
 	# instead of the 29 MB MODULES=most one (regenerated with the virtio list below).
-	mmdebstrap --mode=root --format=directory --variant=apt --include="$pkgs" \
-		--skip=essential/unlink --skip=cleanup/apt/lists \
-		--aptopt='Acquire::Retries "3"' \
-		--dpkgopt=force-unsafe-io \
-		--essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && echo MODULES=list >"$1/etc/initramfs-tools/conf.d/testhost.conf"' \
-		--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
-		--setup-hook="sync-in $debs /var/cache/apt/archives/" \
-		--customize-hook="sync-out /var/cache/apt/archives $debs" \
-		--customize-hook="'$self' customize \"\$1\" '$flavour'" \
-		"$SUITE" "$out/rootfs" "$MIRROR" 2>&1 | stamp
+	if [ "$flavour" = docker ]; then
+		[ -f "$plain/manifest" ] || { echo "build-image.sh: docker needs the plain image dir" >&2; return 2; }
+		derive_docker "$out" "$plain" "$debs"
+	else
+		mmdebstrap --mode=root --format=directory --variant=apt --include="$pkgs" \
+			--skip=essential/unlink --skip=cleanup/apt/lists \
+			--aptopt='Acquire::Retries "3"' \
+			--dpkgopt=force-unsafe-io \
+			--essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && echo MODULES=list >"$1/etc/initramfs-tools/conf.d/testhost.conf"' \
+			--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
+			--setup-hook="sync-in $debs /var/cache/apt/archives/" \
+			--customize-hook="sync-out /var/cache/apt/archives $debs" \
+			--customize-hook="'$self' customize \"\$1\"" \
+			"$SUITE" "$out/rootfs" "$MIRROR" 2>&1 | stamp
+	fi
 	rm -f "$debs"/lock
 	rm -rf "$debs"/partial
-	echo "build-image.sh: mmdebstrap done in $(($(date +%s) - t0)) s" >&2
+	echo "build-image.sh: root file system done in $(($(date +%s) - t0)) s" >&2
 
 	cp "$out"/rootfs/boot/vmlinuz-* "$out/vmlinuz"
 	cp "$out"/rootfs/boot/initrd.img-* "$out/initrd.img"
@@ -177,8 +205,8 @@ build() {
 }
 
 case "${1:-}" in
-build) build "$2" "$3" ;;
-customize) customize "$2" "$3" ;;
+build) build "$2" "$3" "${4:-}" ;;
+customize) customize "$2" ;;
 packages) packages "$2" ;;
-*) echo "usage: $0 build FLAVOUR OUTDIR" >&2; exit 2 ;;
+*) echo "usage: $0 build plain OUTDIR | build docker OUTDIR PLAIN_IMAGE_DIR" >&2; exit 2 ;;
 esac

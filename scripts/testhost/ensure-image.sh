@@ -19,6 +19,13 @@ if [ -f "$dir/manifest" ]; then echo "$dir"; exit 0; fi
 exec 9>"$dir.lock"
 flock 9
 if [ -f "$dir/manifest" ]; then echo "$dir"; exit 0; fi
+plain=
+if [ "$flavour" = docker ]; then
+	# docker is derived from plain: build or find it, and hold it (shared lock) while copying.
+	plain=$("$0" plain)
+	exec 6<"$plain.lock"
+	flock -s 6
+fi
 # One mmdebstrap at a time on this machine (they share the .deb cache).
 exec 8>"$cache/build.lock"
 flock 8
@@ -30,7 +37,7 @@ for old in "$cache/images/.tmp-$name-"*; do
 done
 tmp=$cache/images/.tmp-$name-$$
 echo "ensure-image.sh: building $flavour image into $dir (log: $tmp.log)" >&2
-if ! "$here/build-image.sh" build "$flavour" "$tmp" >"$tmp.log" 2>&1; then
+if ! "$here/build-image.sh" build "$flavour" "$tmp" $plain >"$tmp.log" 2>&1; then
 	tail -n 40 "$tmp.log" >&2
 	exit 1
 fi

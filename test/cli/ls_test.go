@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -186,6 +187,35 @@ func TestLsFormat(t *testing.T) {
 			assert.Equal(t, want, m.ok("ls", "-f", tt.format).stdout)
 		})
 	}
+}
+
+// {{json .}} renders the whole row object.
+func TestLsFormatJSONRow(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	url, port := deadURL(t)
+	m.create("dev", url, "--engine-label", "app=web")
+	out := m.ok("ls", "--format", "{{json .}}").stdout
+	require.True(t, strings.HasSuffix(out, "}\n"), out)
+	var row struct {
+		Name, Active, DriverName, URL, Swarm, Error, DockerVersion string
+		ActiveHost, ActiveSwarm                                    bool
+		State                                                      int
+		EngineOptions                                              struct{ Labels []string }
+		SwarmOptions                                               struct{ Host string }
+		ResponseTime                                               int64
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &row), out)
+	assert.Equal(t, "dev", row.Name)
+	assert.Equal(t, "-", row.Active)
+	assert.Equal(t, "none", row.DriverName)
+	assert.Equal(t, 1, row.State, "Running")
+	assert.Equal(t, url, row.URL)
+	assert.Equal(t, "Unknown", row.DockerVersion)
+	assert.Equal(t, refused(port), row.Error)
+	assert.Equal(t, []string{"app=web"}, row.EngineOptions.Labels)
+	assert.Equal(t, "tcp://0.0.0.0:3376", row.SwarmOptions.Host)
+	assert.Positive(t, row.ResponseTime)
 }
 
 // -t bounds the time spent on one machine; a daemon that never answers

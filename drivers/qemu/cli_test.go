@@ -1,0 +1,144 @@
+package qemu
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCLICreateMachineOS runs the built docker-machine end to end on one
+// machine-os VM: create (driver, provisioning, TLS check), ip/url/env,
+// docker over TLS, stop (ls shows Stopped), start (same address and
+// certificates, docker works again), rm (no process, no files).
+func TestCLICreateMachineOS(t *testing.T) {
+	requireVMHost(t)
+	image := machineOSImage(t)
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("docker CLI not installed (apt-get install docker.io)")
+	}
+	work, err := os.MkdirTemp("", "dmcli")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(work) })
+	bin := filepath.Join(work, "docker-machine")
+	build, err := exec.Command("go", "build", "-o", bin, "../../cmd/docker-machine").CombinedOutput()
+	require.NoError(t, err, string(build))
+	store := filepath.Join(work, "s")
+
+	dm := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "MACHINE_STORAGE_PATH="+store)
+		var b bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &b, &b
+		err := cmd.Run()
+		return strings.TrimSpace(b.String()), err
+	}
+	t.Cleanup(func() { dm("rm", "-f", "-y", "e2e") })
+
+	t0 := time.Now()
+	out, err := dm("--debug", "create", "-d", "qemu", "--qemu-image", image, "--qemu-memory", "1024", "e2e")
+	t.Logf("create took %s:\n%s", time.Since(t0).Round(time.Millisecond), filterLines(out, "qemu: qemu-system"))
+	require.NoError(t, err)
+
+	ip, err := dm("ip", "e2e")
+	require.NoError(t, err, ip)
+	assert.Regexp(t, `^127\.0\.0\.[0-9]+$`, ip)
+	url, err := dm("url", "e2e")
+	require.NoError(t, err, url)
+	assert.Equal(t, "tcp://"+ip+":2376", url)
+	envOut, err := dm("env", "--shell", "bash", "e2e")
+	require.NoError(t, err, envOut)
+	dockerEnv := parseEnv(envOut)
+	assert.Equal(t, url, dockerEnv["DOCKER_HOST"])
+
+	dockerRun := func(args ...string) (string, error) {
+		cmd := exec.Command(docker, args...)
+		cmd.Env = os.Environ()
+		for k, v := range dockerEnv {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		b, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(b)), err
+	}
+	out, err = dockerRun("version", "--format", "{{.Server.Version}}")
+	require.NoError(t, err, out)
+	t.Logf("engine %s at %s", out, url)
+	if bb, err := exec.LookPath("busybox"); err == nil {
+		root := filepath.Join(work, "rootfs")
+		require.NoError(t, os.MkdirAll(filepath.Join(root, "bin"), 0o755))
+		data, err := os.ReadFile(bb)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755))
+		require.NoError(t, os.Symlink("busybox", filepath.Join(root, "bin", "sh")))
+		tarball := filepath.Join(work, "bb.tar")
+		out, err := exec.Command("tar", "-C", root, "-cf", tarball, ".").CombinedOutput()
+		require.NoError(t, err, string(out))
+		out2, err := dockerRun("import", tarball, "e2e/busybox:latest")
+		require.NoError(t, err, out2)
+		out2, err = dockerRun("run", "--rm", "e2e/busybox:latest", "sh", "-c", "echo hi from $(hostname)")
+		require.NoError(t, err, out2)
+		assert.Contains(t, out2, "hi from")
+	}
+
+	out, err = dm("stop", "e2e")
+	require.NoError(t, err, out)
+	out, err = dm("ls", "--format", "{{.Name}} {{.State}}")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "e2e Stopped")
+
+	t0 = time.Now()
+	out, err = dm("start", "e2e")
+	require.NoError(t, err, out)
+	t.Logf("start took %s", time.Since(t0).Round(time.Millisecond))
+	ip2, _ := dm("ip", "e2e")
+	assert.Equal(t, ip, ip2, "same address after start")
+	// Docker was enabled by provisioning: it comes back with the same certificates.
+	var ver string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if ver, err = dockerRun("version", "--format", "{{.Server.Version}}"); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err, ver)
+
+	dir := filepath.Join(store, "machines", "e2e")
+	out, err = dm("rm", "-y", "e2e")
+	require.NoError(t, err, out)
+	assert.NoDirExists(t, dir)
+	if out, err := exec.Command("pgrep", "-f", dir).Output(); err == nil {
+		t.Errorf("qemu left running: %s", out)
+	}
+}
+
+func filterLines(s, drop string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.Contains(l, drop) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// parseEnv reads `export K="V"` lines.
+func parseEnv(s string) map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(s, "\n") {
+		l, ok := strings.CutPrefix(strings.TrimSpace(l), "export ")
+		if !ok {
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		if ok {
+			out[k] = strings.Trim(v, `"`)
+		}
+	}
+	return out
+}

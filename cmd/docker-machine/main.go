@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/docker-machine-ng/machine/commands"
@@ -13,6 +14,10 @@ import (
 )
 
 func main() {
+	// A CLI run is short and allocates little: collect garbage only when
+	// the heap gets large, instead of several times per command.
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(256 << 20)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := commands.Run(ctx, commands.Env{
 		Args:   os.Args,

@@ -109,6 +109,13 @@ customize() {
 
 	# Console login for debugging (serial console only: sshd refuses passwords).
 	chroot "$root" passwd -d root >/dev/null
+	# The qemu driver's default SSH user, created here so that the seed reader only installs
+	# its key at first boot (useradd alone takes seconds under TCG). Password locked; the seed
+	# grants sudo. Debian's docker.io owns the "docker" group: it is the primary group.
+	chroot "$root" useradd --create-home --shell /bin/bash --gid docker --comment docker-machine docker
+	install -d -m 700 -o "$(chroot "$root" id -u docker)" -g "$(chroot "$root" id -g docker)" "$root/home/docker/.ssh"
+	# Where machine-os-seed mounts the seed.
+	install -d -m 755 "$root/var/lib/machine-os/seed"
 
 	# Small initramfs: MODULES=list instead of Debian's 29 MB MODULES=most (2.5 s under TCG).
 	# initramfs.conf and modules are conffiles: edit them here, not before dpkg runs.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/cert"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/engine"
-	"github.com/docker-machine-ng/machine/libmachine/fsutil"
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/log"
 	"github.com/docker-machine-ng/machine/libmachine/persist"
@@ -221,21 +219,7 @@ func (a *API) create(ctx context.Context, h *host.Host, o CreateOptions) error {
 // CopyClientCerts copies the CA and client certificate into the machine
 // directory as ca.pem, cert.pem and key.pem.
 func (a *API) CopyClientCerts(h *host.Host) error {
-	ao := h.HostOptions.AuthOptions
-	dir := a.Store.MachineDir(h.Name)
-	for _, c := range []struct {
-		src, dst string
-		mode     os.FileMode
-	}{
-		{ao.CaCertPath, "ca.pem", 0o644},
-		{ao.ClientCertPath, "cert.pem", 0o644},
-		{ao.ClientKeyPath, "key.pem", 0o600},
-	} {
-		if err := fsutil.CopyFile(c.src, filepath.Join(dir, c.dst), c.mode); err != nil {
-			return fmt.Errorf("copying certificates to the machine directory: %w", err)
-		}
-	}
-	return nil
+	return cert.CopyClientMaterial(h.HostOptions.AuthOptions, a.Store.MachineDir(h.Name))
 }
 
 // WaitForState polls the driver until it reports want, with backoff,

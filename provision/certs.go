@@ -1,56 +1,21 @@
 package provision
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/auth"
 	"github.com/docker-machine-ng/machine/libmachine/cert"
-	"github.com/docker-machine-ng/machine/libmachine/fsutil"
 )
 
 // renewBefore: a server certificate this close to expiry is replaced.
 const renewBefore = 30 * 24 * time.Hour
-
-// copyClientCerts copies the CA and client certificate into the machine
-// directory as ca.pem, cert.pem and key.pem — the names the docker CLI
-// expects in DOCKER_CERT_PATH. Files that are already identical are not
-// rewritten.
-func copyClientCerts(ao *auth.Options, dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	for _, c := range []struct {
-		src, name string
-		mode      os.FileMode
-	}{
-		{ao.CaCertPath, "ca.pem", 0o644},
-		{ao.ClientCertPath, "cert.pem", 0o644},
-		{ao.ClientKeyPath, "key.pem", 0o600},
-	} {
-		src, err := os.ReadFile(c.src)
-		if err != nil {
-			return fmt.Errorf("copying certificates to the machine directory: %w", err)
-		}
-		dst := filepath.Join(dir, c.name)
-		if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, src) {
-			continue
-		}
-		if err := fsutil.WriteFileAtomic(dst, src, c.mode); err != nil {
-			return fmt.Errorf("copying certificates to the machine directory: %w", err)
-		}
-	}
-	return nil
-}
 
 // serverSANs are the wanted SANs, in the original's order: --tls-san
 // values, the machine IP, localhost; duplicates dropped.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/auth"
+	"github.com/docker-machine-ng/machine/libmachine/cert"
 	"github.com/docker-machine-ng/machine/libmachine/engine"
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/log"
@@ -476,7 +477,7 @@ func (s *session) certs(always bool) ([]remoteFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := copyClientCerts(s.ao, dir); err != nil {
+	if err := cert.CopyClientMaterial(s.ao, dir); err != nil {
 		return nil, err
 	}
 	sans := serverSANs(s.ao, s.ip)

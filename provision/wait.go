@@ -3,41 +3,28 @@ package provision
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/auth"
+	"github.com/docker-machine-ng/machine/libmachine/cert"
 )
 
 // clientTLS is the client side of the machine's mutual TLS: the CA as
 // the only root, the client certificate, and the dialed host as the name
 // to verify (so IP SANs matter, as for the docker CLI).
 func clientTLS(ao *auth.Options, host string) (*tls.Config, error) {
-	caPEM, err := os.ReadFile(ao.CaCertPath)
+	cfg, err := cert.ClientTLS(ao)
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", ao.CaCertPath)
-	}
-	pair, err := tls.LoadX509KeyPair(ao.ClientCertPath, ao.ClientKeyPath)
-	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
-	}
-	return &tls.Config{
-		RootCAs:      pool,
-		Certificates: []tls.Certificate{pair},
-		ServerName:   host,
-		MinVersion:   tls.VersionTLS12,
-	}, nil
+	cfg.ServerName = host
+	return cfg, nil
 }
 
 // pingDocker makes one attempt: TLS handshake (server certificate

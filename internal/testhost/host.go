@@ -284,3 +284,27 @@ func (h *Host) Upload(local, remote string) error {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// start is what StartNspawn and StartQEMU share: skip when the kit cannot
+// run, hold the image while the host lives, reap leftovers of dead test
+// processes once, boot, and fail the test with the console on error.
+func start(t testing.TB, opts Options, unavailable error, boot func(testing.TB, Image, Options) (*Host, error)) *Host {
+	t.Helper()
+	skipUnless(t, unavailable)
+	img, release := acquireImage(t, opts.flavour())
+	reapOnceForProcess(t)
+	h, err := boot(t, img, opts)
+	if h != nil {
+		h.release = release
+	} else {
+		release()
+	}
+	if err != nil {
+		if h != nil {
+			t.Logf("testhost: console of %s:\n%s", h.Name, lastLines(h.Logs(), 60))
+		}
+		t.Fatal(err)
+	}
+	t.Logf("testhost: %s host %s (%s) up at %s in %s", h.Kind, h.Name, h.Flavour, h.Addr(), h.BootTime.Round(time.Millisecond))
+	return h
+}

@@ -25,23 +25,7 @@ import (
 // not come up. t.Cleanup stops it and removes everything it used.
 func StartNspawn(t testing.TB, opts Options) *Host {
 	t.Helper()
-	skipUnless(t, Available())
-	img, release := acquireImage(t, opts.flavour())
-	reapOnceForProcess(t)
-	h, err := startNspawn(t, img, opts)
-	if h != nil {
-		h.release = release
-	} else {
-		release()
-	}
-	if err != nil {
-		if h != nil {
-			t.Logf("testhost: console of %s:\n%s", h.Name, lastLines(h.Logs(), 60))
-		}
-		t.Fatal(err)
-	}
-	t.Logf("testhost: nspawn host %s (%s) up at %s in %s", h.Name, h.Flavour, h.Addr(), h.BootTime.Round(time.Millisecond))
-	return h
+	return start(t, opts, Available(), startNspawn)
 }
 
 func startNspawn(t testing.TB, img Image, opts Options) (*Host, error) {

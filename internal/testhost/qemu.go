@@ -27,23 +27,7 @@ import (
 // It also has a QMP socket (Dir/qmp.sock), a pidfile and a serial console log (Logs).
 func StartQEMU(t testing.TB, opts Options) *Host {
 	t.Helper()
-	skipUnless(t, AvailableQEMU())
-	img, release := acquireImage(t, opts.flavour())
-	reapOnceForProcess(t)
-	h, err := startQEMU(t, img, opts)
-	if h != nil {
-		h.release = release
-	} else {
-		release()
-	}
-	if err != nil {
-		if h != nil {
-			t.Logf("testhost: console of %s:\n%s", h.Name, lastLines(h.Logs(), 60))
-		}
-		t.Fatal(err)
-	}
-	t.Logf("testhost: qemu host %s (%s) up at %s in %s", h.Name, h.Flavour, h.Addr(), h.BootTime.Round(time.Millisecond))
-	return h
+	return start(t, opts, AvailableQEMU(), startQEMU)
 }
 
 // allocLoopback picks 127.0.0.N (N >= 2) that no kit host holds and where port 2376 is free,

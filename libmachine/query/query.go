@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +14,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/docker-machine-ng/machine/libmachine/cert"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/engine"
 	"github.com/docker-machine-ng/machine/libmachine/host"
@@ -221,19 +220,10 @@ func clientTLS(h *host.Host) (*tls.Config, error) {
 	if c, ok := tlsCache[key]; ok {
 		return c, nil
 	}
-	caPEM, err := os.ReadFile(a.CaCertPath)
+	c, err := cert.ClientTLS(a)
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("%s holds no certificate", a.CaCertPath)
-	}
-	pair, err := tls.LoadX509KeyPair(a.ClientCertPath, a.ClientKeyPath)
-	if err != nil {
-		return nil, err
-	}
-	c := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	tlsCache[key] = c
 	return c, nil
 }

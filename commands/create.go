@@ -231,7 +231,7 @@ func (r *session) createMachine(ctx context.Context, cmd *cli.Command, driverNam
 		IsExperimental:     cmd.Bool("swarm-experimental"),
 	}
 	h := r.api.NewHost(d, ao, eo, so)
-	err = r.api.Create(ctx, h, libmachine.CreateOptions{KeepOnFailure: cmd.Bool("keep-on-failure")})
+	err = r.api.Create(ctx, h, libmachine.CreateOptions{KeepOnFailure: cmd.Bool("keep-on-failure"), StateTimeout: r.sshTimeout})
 	if err != nil {
 		return err
 	}

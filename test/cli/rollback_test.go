@@ -1,0 +1,71 @@
+package cli_test
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// closedPort returns a loopback port where nothing listens.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	return port
+}
+
+// A create that fails after the machine was recorded removes it again,
+// unless --keep-on-failure; the message says which.
+func TestCreateFailureRollsBack(t *testing.T) {
+	m := newStore(t)
+	port := strconv.Itoa(closedPort(t))
+	base := []string{"--ssh-timeout", "1s", "create", "-d", "generic",
+		"--generic-ip-address", "127.0.0.1", "--generic-ssh-port", port}
+
+	stdout, line := m.failsPrinting(opts{}, append(base, "gone")...)
+	assert.Contains(t, stdout, "Creating machine...")
+	assert.Contains(t, line, "Error creating machine: ")
+	assert.Contains(t, line, "everything created was removed")
+	_, err := os.Stat(m.machineDir("gone"))
+	assert.True(t, os.IsNotExist(err), "the failed machine must not stay in the store")
+	assert.Empty(t, m.ok("ls", "-q").stdout)
+
+	_, line = m.failsPrinting(opts{}, append(base, "--keep-on-failure", "kept")...)
+	assert.Contains(t, line, "kept because of --keep-on-failure")
+	assert.Contains(t, line, "docker-machine rm -f kept")
+	assert.Equal(t, "kept\n", m.ok("ls", "-q").stdout)
+	m.ok("rm", "-f", "kept")
+}
+
+// The SSH wait is bounded and reports the last real error: here a port
+// that accepts TCP connections (so the generic host counts as running) and
+// closes them at once, as a host whose sshd is not up yet.
+func TestCreateSSHTimeoutNamesLastError(t *testing.T) {
+	m := newStore(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	_, line := m.failsPrinting(opts{}, "--native-ssh", "--ssh-timeout", "2s", "create", "-d", "generic",
+		"--generic-ip-address", "127.0.0.1", "--generic-ssh-port", port, "x")
+	assert.Contains(t, line, "timed out after 2s waiting for SSH on 127.0.0.1:"+port+": ")
+	assert.NotContains(t, line, "Too many retries")
+	assert.Contains(t, line, "everything created was removed")
+}

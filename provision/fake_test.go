@@ -142,7 +142,7 @@ func (f *fakeHost) Output(cmd string) (string, error) {
 		case strings.HasPrefix(l, "systemctl restart docker"), l == "/etc/init.d/docker restart":
 			f.restarts++
 			f.active = "active"
-		case strings.Contains(l, "systemctl enable docker"):
+		case strings.Contains(l, "systemctl enable docker"), strings.Contains(l, "systemctl enable --no-reload docker"):
 			f.enabled = "enabled"
 		}
 	}

@@ -113,7 +113,7 @@ ExecStart=/usr/sbin/dockerd -H tcp://0.0.0.0:`+fmt.Sprint(e.fake.port)+` -H unix
 	assert.Equal(t, 1, e.fake.reloads)
 	assert.Equal(t, "enabled", e.fake.enabled)
 	cfg := e.fake.scripts[1]
-	order := []string{"hostname m1", "put /etc/docker/ca.pem", "put " + dropInPath, "systemctl daemon-reload", "systemctl stop docker.socket", "systemctl restart docker", "systemctl is-enabled -q docker 2>/dev/null || setsid -f sh -c 'systemctl enable docker"}
+	order := []string{"hostname m1", "put /etc/docker/ca.pem", "put " + dropInPath, "systemctl daemon-reload", "systemctl is-enabled -q docker 2>/dev/null || { systemctl enable --no-reload docker", "systemctl stop docker.socket", "systemctl restart docker", "wait \"$enabling\""}
 	last := -1
 	for _, s := range order {
 		i := strings.Index(cfg, s)

@@ -204,18 +204,28 @@ func restartScript(d *Distro, reload, enable bool) string {
 	if reload {
 		b.WriteString("systemctl daemon-reload\n")
 	}
+	if enable {
+		b.WriteString(enableBackground)
+	}
 	b.WriteString("systemctl stop docker.socket 2>/dev/null || true\n")
 	b.WriteString("systemctl restart docker || { " + diagnosticsCommand(d) + "; exit 1; }\n")
 	if enable {
-		b.WriteString(enableLine)
+		b.WriteString(enableWait)
 	}
 	return b.String()
 }
 
-// enableLine enables Docker at boot. On Debian `systemctl enable` runs the
-// SysV compatibility scripts and takes about a second; it only matters at
-// the next boot, so it runs detached instead of on the critical path.
-const enableLine = "systemctl is-enabled -q docker 2>/dev/null || setsid -f sh -c 'systemctl enable docker >/dev/null 2>&1' </dev/null >/dev/null 2>&1\n"
+// enableLine enables Docker at boot when it is not.
+const enableLine = "systemctl is-enabled -q docker 2>/dev/null || systemctl enable docker\n"
+
+// enableBackground and enableWait bracket a restart: on Debian `systemctl
+// enable` runs the SysV compatibility scripts and takes about a second, so
+// it runs alongside the restart (without a second daemon-reload) and the
+// script waits for it before it ends.
+const (
+	enableBackground = "systemctl is-enabled -q docker 2>/dev/null || { systemctl enable --no-reload docker >/dev/null 2>&1 & enabling=$!; }\n"
+	enableWait       = "[ -z \"${enabling:-}\" ] || wait \"$enabling\"\n"
+)
 
 // diagnosticsCommand prints what helps when the daemon does not come up.
 func diagnosticsCommand(d *Distro) string {

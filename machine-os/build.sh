@@ -18,8 +18,8 @@
 # The qemu driver boots machine-os directly (-kernel/-initrd/-append) when it finds these
 # files next to the qcow2 given to --qemu-image.
 #
-# The key is the SHA-256 of this script and every file under overlay/ (names, modes and
-# contents), so any change to the recipe yields a new directory. Old directories are never
+# The key is the SHA-256 of this script and every file under overlay/ (names, executable bits
+# and contents), so any change to the recipe yields a new directory. Old directories are never
 # removed automatically: machines created from them use their qcow2 as backing file.
 #
 # Environment:
@@ -59,7 +59,8 @@ recipe_key() {
 		echo "machine-os recipe v1"
 		cat "$self"
 		(cd "$here" && find overlay -type f -o -type l | LC_ALL=C sort | while read -r f; do
-			printf '%s %s\n' "$f" "$(stat -c %a "$f")"
+			# Git keeps only the executable bit of a file's mode.
+			if [ -x "$f" ]; then echo "$f x"; else echo "$f -"; fi
 			cat "$f"
 		done)
 	} | sha256sum | cut -c1-16
@@ -75,11 +76,12 @@ customize() {
 	echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
 
 	# Seed reader, host key and growfs units, networkd and sshd configuration.
-	cp -a "$here/overlay/." "$root/"
-	chown -R 0:0 "$root/usr/local/sbin" "$root/etc/systemd" "$root/etc/ssh/sshd_config.d"
+	# (Copied by root without preserving ownership: the files belong to root whoever owns the
+	# checkout.)
+	cp -R --preserve=mode,timestamps "$here/overlay/." "$root/"
 	rm -f "$root"/etc/ssh/ssh_host_*
 	chroot "$root" systemctl enable systemd-networkd.service machine-os-seed.service \
-		machine-os-hostkeys.service machine-os-growfs.service
+		machine-os-hostkeys.service machine-os-growfs.service machine-os-growfs.timer
 
 	# Nothing may wait for "online" (slirp is configured statically) and nothing runs in the
 	# background that a provisioner would have to wait for (apt, scrubbing, trimming).
@@ -200,7 +202,7 @@ unmount_under() {
 }
 
 build() {
-	local cache key dir tmp
+	local cache key dir tmp old pid
 	cache=$(cache_dir)
 	key=$(recipe_key)
 	dir=$cache/$key
@@ -220,10 +222,14 @@ build() {
 	exec 9>"$dir.lock"
 	flock 9
 	if [ -f "$dir/manifest" ]; then echo "$dir/machine-os.qcow2"; return; fi
-	for old in "$cache/.tmp-$key-"*; do
-		[ -e "$old" ] || continue
-		unmount_under "$old"
-		rm -rf --one-file-system "$old"
+	# Leftovers of interrupted builds (of any recipe) whose builder is gone.
+	for old in "$cache/.tmp-"*; do
+		[ -d "$old" ] || continue
+		pid=${old##*-}
+		if [ "$old" != "${old%-"$key"-*}" ] || ! kill -0 "$pid" 2>/dev/null; then
+			unmount_under "$old"
+			rm -rf --one-file-system "$old" "$old.log"
+		fi
 	done
 	tmp=$cache/.tmp-$key-$$
 	echo "build.sh: building machine-os $key into $dir (about 2 minutes; log $tmp.log)" >&2

@@ -76,10 +76,14 @@ docker run --rm --pull never machine-demo/busybox:latest \
 docker version --format 'client {{.Client.Version}}, engine {{.Server.Version}} at '"$DOCKER_HOST"
 
 # 6. What next.
+store_hint=
+if [[ -n ${MACHINE_STORAGE_PATH:-} ]]; then
+  store_hint="(with MACHINE_STORAGE_PATH=$MACHINE_STORAGE_PATH in the environment)"
+fi
 cat >&2 <<EOF
 
 $(printf '\033[1m')The machine "$name" is running.$(printf '\033[0m')
-Use it from this shell or any other:
+Use it from this shell or any other $store_hint:
     eval "\$(bin/docker-machine env $name)"
     docker ps
     bin/docker-machine ls

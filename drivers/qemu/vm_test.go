@@ -169,7 +169,7 @@ func TestVMLifecycle(t *testing.T) {
 	st, err := d.GetState()
 	require.NoError(t, err)
 	assert.Equal(t, state.Running, st)
-	assert.Less(t, time.Since(t0), 500*time.Millisecond)
+	assert.Less(t, time.Since(t0), time.Second)
 	url, err := d.GetURL()
 	require.NoError(t, err)
 	assert.Equal(t, "tcp://"+ip+":2376", url)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
@@ -26,7 +27,7 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
-var hexRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var hexRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
 
 // ParseChecksum accepts "sha256:<hex>" or "<hex>" (64 hex digits) and
 // returns the lower-case hex digest; "" stays "".
@@ -36,7 +37,7 @@ func ParseChecksum(s string) (string, error) {
 		return "", nil
 	}
 	s = strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(s, "sha256:"), "SHA256:"))
-	if !hexRe.MatchString(s) {
+	if !hexRe().MatchString(s) {
 		return "", fmt.Errorf("checksum %q is not sha256:<64 hex digits>", s)
 	}
 	return s, nil

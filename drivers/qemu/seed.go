@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
@@ -30,18 +31,20 @@ type SeedMount struct {
 }
 
 var (
-	seedUserRe  = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	seedHostRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$`)
-	seedTagRe   = regexp.MustCompile(`^[A-Za-z0-9_]{1,31}$`)
+	// Compiled on first use: bounded repetitions make large programs, and
+	// every command would pay for them at start-up.
+	seedUserRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`) })
+	seedHostRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$`) })
+	seedTagRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_]{1,31}$`) })
 	seedValueOK = func(s string) bool { return !strings.ContainsAny(s, "\"\\\n\r\t,") }
 )
 
 // Validate rejects values the guest-side readers could misparse.
 func (s Seed) Validate() error {
-	if !seedUserRe.MatchString(s.User) {
+	if !seedUserRe().MatchString(s.User) {
 		return fmt.Errorf("SSH user %q is not a valid Linux user name", s.User)
 	}
-	if !seedHostRe.MatchString(s.Hostname) {
+	if !seedHostRe().MatchString(s.Hostname) {
 		return fmt.Errorf("hostname %q is not valid", s.Hostname)
 	}
 	if s.InstanceID == "" || !seedValueOK(s.InstanceID) {
@@ -53,7 +56,7 @@ func (s Seed) Validate() error {
 		}
 	}
 	for _, m := range s.Mounts {
-		if !seedTagRe.MatchString(m.Tag) {
+		if !seedTagRe().MatchString(m.Tag) {
 			return fmt.Errorf("mount tag %q is not valid", m.Tag)
 		}
 		if !strings.HasPrefix(m.Path, "/") || !seedValueOK(m.Path) || strings.ContainsAny(m.Path, " '[]") {

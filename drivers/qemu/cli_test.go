@@ -14,9 +14,9 @@ import (
 )
 
 // TestCLICreateMachineOS runs the built docker-machine end to end on one
-// machine-os VM: create (driver, provisioning, TLS check), ip/url/env,
-// docker over TLS, stop (ls shows Stopped), start (same address and
-// certificates, docker works again), rm (no process, no files).
+// machine-os VM: two creates at once (distinct addresses), ip/url/env,
+// docker over TLS, kill, stop (ls shows Stopped), start (same address and
+// certificates, docker works again), restart, rm (no process, no files).
 func TestCLICreateMachineOS(t *testing.T) {
 	requireVMHost(t)
 	image := machineOSImage(t)
@@ -40,16 +40,36 @@ func TestCLICreateMachineOS(t *testing.T) {
 		err := cmd.Run()
 		return strings.TrimSpace(b.String()), err
 	}
-	t.Cleanup(func() { dm("rm", "-f", "-y", "e2e") })
+	t.Cleanup(func() { dm("rm", "-f", "-y", "e2e", "second") })
 
+	// Two machines created at once get distinct addresses.
 	t0 := time.Now()
+	var second string
+	var secondErr error
+	secondDone := make(chan struct{})
+	go func() {
+		defer close(secondDone)
+		second, secondErr = dm("create", "-d", "qemu", "--qemu-image", image, "--qemu-memory", "512", "second")
+	}()
 	out, err := dm("--debug", "create", "-d", "qemu", "--qemu-image", image, "--qemu-memory", "1024", "e2e")
 	t.Logf("create took %s:\n%s", time.Since(t0).Round(time.Millisecond), filterLines(out, "qemu: qemu-system"))
 	require.NoError(t, err)
+	<-secondDone
+	require.NoError(t, secondErr, second)
+	ipSecond, err := dm("ip", "second")
+	require.NoError(t, err, ipSecond)
+	out, err = dm("ssh", "second", "--", "true")
+	require.NoError(t, err, out)
+	out, err = dm("kill", "second")
+	require.NoError(t, err, out)
+	out, err = dm("status", "second")
+	require.NoError(t, err, out)
+	assert.Equal(t, "Stopped", out)
 
 	ip, err := dm("ip", "e2e")
 	require.NoError(t, err, ip)
 	assert.Regexp(t, `^127\.0\.0\.[0-9]+$`, ip)
+	assert.NotEqual(t, ipSecond, ip, "two machines share an address")
 	url, err := dm("url", "e2e")
 	require.NoError(t, err, url)
 	assert.Equal(t, "tcp://"+ip+":2376", url)
@@ -87,6 +107,8 @@ func TestCLICreateMachineOS(t *testing.T) {
 		assert.Contains(t, out2, "hi from")
 	}
 
+	serverBefore, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))
+	require.NoError(t, err)
 	out, err = dm("stop", "e2e")
 	require.NoError(t, err, out)
 	out, err = dm("ls", "--format", "{{.Name}} {{.State}}")
@@ -99,21 +121,26 @@ func TestCLICreateMachineOS(t *testing.T) {
 	t.Logf("start took %s", time.Since(t0).Round(time.Millisecond))
 	ip2, _ := dm("ip", "e2e")
 	assert.Equal(t, ip, ip2, "same address after start")
-	// Docker was enabled by provisioning: it comes back with the same certificates.
-	var ver string
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-		if ver, err = dockerRun("version", "--format", "{{.Server.Version}}"); err == nil {
-			break
-		}
-	}
+	// start returns once Docker answers over TLS, with the same certificates.
+	ver, err := dockerRun("version", "--format", "{{.Server.Version}}")
+	require.NoError(t, err, ver)
+	serverAfter, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))
+	require.NoError(t, err)
+	assert.Equal(t, string(serverBefore), string(serverAfter), "start must keep the certificates")
+
+	out, err = dm("restart", "e2e")
+	require.NoError(t, err, out)
+	ver, err = dockerRun("version", "--format", "{{.Server.Version}}")
 	require.NoError(t, err, ver)
 
-	dir := filepath.Join(store, "machines", "e2e")
-	out, err = dm("rm", "-y", "e2e")
+	out, err = dm("rm", "-y", "e2e", "second")
 	require.NoError(t, err, out)
-	assert.NoDirExists(t, dir)
-	if out, err := exec.Command("pgrep", "-f", dir).Output(); err == nil {
-		t.Errorf("qemu left running: %s", out)
+	for _, name := range []string{"e2e", "second"} {
+		dir := filepath.Join(store, "machines", name)
+		assert.NoDirExists(t, dir)
+		if out, err := exec.Command("pgrep", "-f", dir).Output(); err == nil {
+			t.Errorf("qemu left running: %s", out)
+		}
 	}
 }
 

@@ -105,6 +105,8 @@ func TestCLICreateMachineOS(t *testing.T) {
 		out2, err = dockerRun("run", "--rm", "e2e/busybox:latest", "sh", "-c", "echo hi from $(hostname)")
 		require.NoError(t, err, out2)
 		assert.Contains(t, out2, "hi from")
+	} else {
+		t.Fatalf("busybox is needed to build the test image (apt-get install busybox-static): %v", err)
 	}
 
 	serverBefore, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/docker-machine-ng/machine/internal/testutil"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -172,31 +174,10 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-// snapshot maps every path under root to its content and mode.
+// snapshot records every path under root: mode, content and mtime.
 func snapshot(t *testing.T, root string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		v := info.Mode().String()
-		if !d.IsDir() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			v += " " + string(b)
-		}
-		out[p] = v
-		return nil
-	})
-	require.NoError(t, err)
-	return out
+	return testutil.TreeState(t, root)
 }
 
 func TestSaveLoadRoundTrip(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/docker-machine-ng/machine/internal/testutil"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -345,31 +346,11 @@ func TestTimeoutRow(t *testing.T) {
 // A daemon that accepts and never answers: the machine becomes a Timeout
 // row when its deadline passes, never a row with an i/o timeout error.
 func TestTimeoutWhileQueryingVersion(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var conns []net.Conn
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-accepted
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	addr := testutil.HangingListener(t)
 	a := sharedMaterial(t)
 	hosts := make([]*host.Host, 8)
 	for i := range hosts {
-		hosts[i] = newHost(fmt.Sprintf("m%d", i), &fakeDriver{url: "tcp://" + l.Addr().String()})
+		hosts[i] = newHost(fmt.Sprintf("m%d", i), &fakeDriver{url: "tcp://" + addr})
 		hosts[i].HostOptions.AuthOptions = a
 	}
 	for _, it := range run(hosts, query.Options{Timeout: 150 * time.Millisecond}) {

@@ -6,13 +6,10 @@ package cli_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	stdlog "log"
 	"net"
 	"net/http"
@@ -23,6 +20,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/docker-machine-ng/machine/internal/testutil"
 
 	"github.com/stretchr/testify/require"
 
@@ -224,34 +223,11 @@ func (m *machine) readFile(rel string) string {
 	return string(b)
 }
 
-// hashStore maps every file and directory of the store to its mode and
-// content hash.
+// hashStore maps every file and directory of the store to its mode,
+// content hash and modification time.
 func (m *machine) hashStore() map[string]string {
 	m.t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(m.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		v := info.Mode().String()
-		if !d.IsDir() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			v += " " + hex.EncodeToString(sum[:])
-		}
-		rel, _ := filepath.Rel(m.root, p)
-		out[rel] = v + " " + info.ModTime().String()
-		return nil
-	})
-	require.NoError(m.t, err)
-	return out
+	return testutil.TreeState(m.t, m.root)
 }
 
 // contentHash is hashStore without modification times and without the
@@ -331,28 +307,7 @@ func (m *machine) startDaemon() *daemon {
 // hangingURL accepts connections and never answers (a daemon that hangs).
 func hangingURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "tcp://" + l.Addr().String()
+	return "tcp://" + testutil.HangingListener(t)
 }
 
 // lines splits output into lines without the final newline.

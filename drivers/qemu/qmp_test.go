@@ -161,7 +161,9 @@ func TestRunStateToState(t *testing.T) {
 func fakeVM(t *testing.T, d *Driver) int {
 	t.Helper()
 	pidFile := d.path(PIDFile)
-	cmd := exec.Command("sh", "-c", "sleep 60", pidFile)
+	// "; :" keeps sh from exec'ing sleep, so the process keeps the pid
+	// file in its command line as a real qemu does.
+	cmd := exec.Command("sh", "-c", "sleep 60; :", pidFile)
 	require.NoError(t, cmd.Start())
 	// Reap it when it dies so it does not linger as a zombie.
 	done := make(chan struct{})

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -203,5 +202,3 @@ func (r *session) helpCommand() *cli.Command {
 // argsWithoutHelp is the positional arguments; kept as a helper so every
 // command treats them alike.
 func args(cmd *cli.Command) []string { return cmd.Args().Slice() }
-
-func joinLines(lines []string) string { return strings.Join(lines, "\n") }

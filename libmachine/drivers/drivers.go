@@ -143,11 +143,6 @@ func (d *BaseDriver) SetSwarmConfigFromFlags(flags DriverOptions) {
 	d.SwarmDiscovery = flags.String("swarm-discovery")
 }
 
-// MachineDir returns the machine's directory.
-func MachineDir(d Driver, storePath string) string {
-	return filepath.Join(storePath, "machines", d.GetMachineName())
-}
-
 // TCPURL renders tcp://host:port, bracketing IPv6 addresses.
 func TCPURL(host string, port int) string {
 	return "tcp://" + net.JoinHostPort(host, strconv.Itoa(port))

@@ -56,9 +56,6 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// IsNameValid reports whether ValidateName accepts name.
-func IsNameValid(name string) bool { return ValidateName(name) == nil }
-
 // Marshal renders the config.json bytes (4-space indentation).
 func (h *Host) Marshal() ([]byte, error) {
 	b, err := json.MarshalIndent(h, "", "    ")
@@ -66,13 +63,4 @@ func (h *Host) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("encoding machine %q: %w", h.Name, err)
 	}
 	return b, nil
-}
-
-// Metadata is the first-pass view used to pick the migration path.
-type Metadata struct {
-	ConfigVersion int
-	DriverName    string
-	HostOptions   struct {
-		AuthOptions struct{ StorePath string }
-	}
 }

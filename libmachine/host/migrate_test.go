@@ -284,7 +284,7 @@ func TestValidateName(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := host.ValidateName(tt.name)
 			assert.Equal(t, tt.valid, err == nil, "ValidateName(%q) = %v", tt.name, err)
-			assert.Equal(t, tt.valid, host.IsNameValid(tt.name))
+			assert.Equal(t, tt.valid, host.ValidateName(tt.name) == nil)
 			if !tt.valid {
 				assert.EqualError(t, err, "Invalid hostname specified. Allowed hostname chars are: 0-9a-zA-Z . -")
 			}

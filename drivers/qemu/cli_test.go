@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-machine-ng/machine/internal/testbin"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,9 +29,8 @@ func TestCLICreateMachineOS(t *testing.T) {
 	work, err := os.MkdirTemp("", "dmcli")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(work) })
-	bin := filepath.Join(work, "docker-machine")
-	build, err := exec.Command("go", "build", "-o", bin, "../../cmd/docker-machine").CombinedOutput()
-	require.NoError(t, err, string(build))
+	bin, err := testbin.Build(work)
+	require.NoError(t, err)
 	store := filepath.Join(work, "s")
 
 	dm := func(args ...string) (string, error) {

@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/docker-machine-ng/machine/internal/testbin"
+
 	"github.com/docker-machine-ng/machine/internal/testutil"
 
 	"github.com/stretchr/testify/require"
@@ -38,23 +40,14 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "go env GOMOD:", err)
-		return 1
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
 	dir, err := os.MkdirTemp("", "dm-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	dm = filepath.Join(dir, "docker-machine")
-	build := exec.Command("go", "build", "-o", dm, "./cmd/docker-machine")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building docker-machine: %v\n%s", err, out)
+	if dm, err = testbin.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	// The helpers below use libmachine/cert in-process; keep its

@@ -60,6 +60,8 @@ type fakeHost struct {
 	failInstall string
 	// deaf: the daemon never answers TLS, even after a restart.
 	deaf bool
+	// deafUntilRestart: the daemon answers TLS only after its next restart.
+	deafUntilRestart bool
 	// diag is what the diagnostics command prints.
 	diag string
 
@@ -142,6 +144,7 @@ func (f *fakeHost) Output(cmd string) (string, error) {
 		case strings.HasPrefix(l, "systemctl restart docker"), l == "/etc/init.d/docker restart":
 			f.restarts++
 			f.active = "active"
+			f.deafUntilRestart = false
 		case strings.Contains(l, "systemctl enable docker"), strings.Contains(l, "systemctl enable --no-reload docker"):
 			f.enabled = "enabled"
 		}
@@ -196,7 +199,7 @@ func (f *fakeHost) startDaemon() {
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if f.deaf || f.active != "active" {
+			if f.deaf || f.deafUntilRestart || f.active != "active" {
 				return nil, errors.New("daemon down")
 			}
 			od := f.optionsDir()

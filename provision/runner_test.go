@@ -215,22 +215,9 @@ func TestProvisionRestartsSilentDaemon(t *testing.T) {
 	e := debianWithDocker(t)
 	_, err := e.run(OpProvision)
 	require.NoError(t, err)
-	e.fake.deaf = true
-	go func() {
-		// "Restarting" cures it.
-		for {
-			time.Sleep(20 * time.Millisecond)
-			e.fake.mu.Lock()
-			r := e.fake.restarts
-			if r > 0 {
-				e.fake.deaf = false
-			}
-			e.fake.mu.Unlock()
-			if r > 0 {
-				return
-			}
-		}
-	}()
+	e.fake.mu.Lock()
+	e.fake.deafUntilRestart = true // "restarting" cures it
+	e.fake.mu.Unlock()
 	e.runner.DockerTimeout = 500 * time.Millisecond
 	res, err := e.run(OpProvision)
 	require.NoError(t, err)

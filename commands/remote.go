@@ -34,7 +34,7 @@ func requireSSH(h *host.Host, what string) error {
 // configureAPI plugs SSH and provisioning into the API once the global
 // flags are known.
 func (r *session) configureAPI(cmd *cli.Command) {
-	r.api.SSHClientType = ssh.ChooseClientType(cmd.Bool("native-ssh"))
+	r.api.NativeSSH = cmd.Bool("native-ssh")
 	r.sshTimeout = cmd.Duration("ssh-timeout")
 	r.runner = &provision.Runner{Connect: r.connect, StoreRoot: r.api.Store.Root}
 	r.api.Provisioner = r.runner
@@ -57,7 +57,7 @@ func (r *session) connect(ctx context.Context, h *host.Host) (provision.Commande
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := ssh.NewClient(r.api.SSHClientType, t)
+	c, err := r.api.NewSSHClient(t)
 	if err != nil {
 		return nil, nil, err
 	}

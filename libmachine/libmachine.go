@@ -17,7 +17,6 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/log"
 	"github.com/docker-machine-ng/machine/libmachine/persist"
 	"github.com/docker-machine-ng/machine/libmachine/registry"
-	"github.com/docker-machine-ng/machine/libmachine/ssh"
 	"github.com/docker-machine-ng/machine/libmachine/state"
 	"github.com/docker-machine-ng/machine/libmachine/swarm"
 )
@@ -37,13 +36,14 @@ type API struct {
 	// Checker verifies the daemon is reachable at the end of create; nil
 	// skips the check.
 	Checker func(ctx context.Context, h *host.Host) error
-	// SSHClientType selects the external ssh binary or the Go client.
-	SSHClientType ssh.ClientType
+	// NativeSSH forces the Go SSH client; otherwise the external ssh
+	// binary is used when installed (looked up only when SSH is needed).
+	NativeSSH bool
 }
 
 // New returns an API on the store at root.
 func New(root string) *API {
-	return &API{Store: persist.New(root), SSHClientType: ssh.Native}
+	return &API{Store: persist.New(root)}
 }
 
 // PreCreateError wraps a failed driver pre-create check (exit code 3).

@@ -56,5 +56,11 @@ func (a *API) SSHClient(h *host.Host) (ssh.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ssh.NewClient(a.SSHClientType, t)
+	return a.NewSSHClient(t)
+}
+
+// NewSSHClient opens (lazily) one SSH connection to a target with the
+// client the user chose.
+func (a *API) NewSSHClient(t ssh.Target) (ssh.Client, error) {
+	return ssh.NewClient(ssh.ChooseClientType(a.NativeSSH), t)
 }

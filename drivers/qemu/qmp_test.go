@@ -26,7 +26,6 @@ type fakeQMP struct {
 	mu       sync.Mutex
 	status   string
 	commands []string
-	silent   bool // accept connections but never greet
 	onCmd    func(cmd string)
 }
 
@@ -64,13 +63,6 @@ func (f *fakeQMP) serve() {
 
 func (f *fakeQMP) handle(c net.Conn) {
 	defer c.Close()
-	f.mu.Lock()
-	silent := f.silent
-	f.mu.Unlock()
-	if silent {
-		time.Sleep(5 * time.Second)
-		return
-	}
 	send := func(v any) {
 		data, _ := json.Marshal(v)
 		c.Write(append(data, '\r', '\n'))
@@ -162,8 +154,14 @@ func fakeVM(t *testing.T, d *Driver) int {
 	pidFile := d.path(PIDFile)
 	// "; :" keeps sh from exec'ing sleep, so the process keeps the pid
 	// file in its command line as a real qemu does.
-	cmd := exec.Command("sh", "-c", "sleep 60; :", pidFile)
+	// It says "ready" once sh runs, so its command line is final.
+	cmd := exec.Command("sh", "-c", "echo ready; sleep 60; :", pidFile)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
 	// Reap it when it dies so it does not linger as a zombie.
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()

@@ -59,6 +59,11 @@ func processAlive(pid int, pidFile string) bool {
 	if err != nil {
 		return false
 	}
+	// An empty command line is a process whose memory is already gone:
+	// it is exiting (a kernel thread never runs qemu either).
+	if len(cmdline) == 0 {
+		return false
+	}
 	return pidFile == "" || bytes.Contains(cmdline, []byte(pidFile))
 }
 

@@ -130,7 +130,7 @@ func (r *session) app() *cli.Command {
 			if cmd.Args().Len() == 0 {
 				return cli.ShowRootCommandHelp(cmd)
 			}
-			return &usageError{msg: fmt.Sprintf("%s: '%s' is not a %s command.", r.appName, cmd.Args().First(), r.appName), help: r.appName + " --help"}
+			return &usageError{msg: fmt.Sprintf("%s: '%s' is not a %s command. See '%s --help'.", r.appName, cmd.Args().First(), r.appName, r.appName)}
 		},
 		OnUsageError: func(ctx context.Context, cmd *cli.Command, err error, sub bool) error {
 			return &usageError{msg: "Incorrect Usage: " + err.Error(), help: r.appName + " " + cmd.Name + " --help"}

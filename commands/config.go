@@ -24,7 +24,7 @@ func (r *session) configCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			u, err := r.connectionURL(h, cmd.Bool("swarm"))
+			u, err := r.connectionURL(ctx, h, cmd.Bool("swarm"))
 			if err != nil {
 				return fmt.Errorf("Error running connection boilerplate: %w", err)
 			}

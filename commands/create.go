@@ -139,7 +139,7 @@ func (r *session) create(ctx context.Context, outer *cli.Command) error {
 			return printCommandHelp(r.Stdout, r.appName, outer)
 		}
 		if errors.As(err, &nf) {
-			return fmt.Errorf("Driver %q not found. This docker-machine includes the drivers: %s", driverName, strings.Join(registry.Names(), ", "))
+			return withHint(err, nf.Hint())
 		}
 		return err
 	}

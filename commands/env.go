@@ -2,21 +2,17 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/docker-machine-ng/machine/libmachine/cert"
+	"github.com/docker-machine-ng/machine/libmachine/check"
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/log"
-	"github.com/docker-machine-ng/machine/libmachine/query"
 )
 
 func (r *session) envCommand() *cli.Command {
@@ -63,7 +59,7 @@ func (r *session) env(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	dockerURL, err := r.connectionURL(h, cmd.Bool("swarm"))
+	dockerURL, err := r.connectionURL(ctx, h, cmd.Bool("swarm"))
 	if err != nil {
 		return fmt.Errorf("Error checking TLS connection: %w", err)
 	}
@@ -116,37 +112,8 @@ func (r *session) certPath(h *host.Host) string {
 	return dir
 }
 
-// connectionURL returns the Docker URL of a machine after checking its
-// certificates locally: chain to the CA, validity, and the current address
-// among the server certificate's names. No network round trip.
-func (r *session) connectionURL(h *host.Host, useSwarm bool) (string, error) {
-	u, err := h.Driver.GetURL()
-	if err != nil {
-		return "", err
-	}
-	if u == "" {
-		return "", errors.New("the machine has no address yet; is it running?")
-	}
-	if useSwarm {
-		so := h.HostOptions.SwarmOptions
-		if so == nil || !so.Master {
-			return "", fmt.Errorf("%q is not a swarm master. The --swarm flag is intended for use with swarm masters", h.Name)
-		}
-		u = query.SwarmURL(u, so.Host)
-	}
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return "", fmt.Errorf("parsing the machine URL %q: %w", u, err)
-	}
-	dir := r.certPath(h)
-	m := cert.Material{
-		CACert:     filepath.Join(dir, "ca.pem"),
-		ClientCert: filepath.Join(dir, "cert.pem"),
-		ClientKey:  filepath.Join(dir, "key.pem"),
-		ServerCert: h.HostOptions.AuthOptions.ServerCertPath,
-	}
-	if err := cert.Validate(m, parsed.Host, time.Now()); err != nil {
-		return "", fmt.Errorf("Error checking and/or regenerating the certs: %w. You can attempt to regenerate them using '%s regenerate-certs %s'. Be advised that this will trigger a Docker daemon restart which might stop running containers.", err, r.appName, h.Name)
-	}
-	return u, nil
+// connectionURL returns the Docker URL of a machine once its daemon
+// answered a TLS handshake with the certificates the docker CLI will use.
+func (r *session) connectionURL(ctx context.Context, h *host.Host, useSwarm bool) (string, error) {
+	return check.Connection(ctx, h, check.Options{Swarm: useSwarm, CertDir: r.certPath(h)})
 }

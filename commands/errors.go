@@ -25,8 +25,20 @@ func (e *usageError) Error() string {
 	if e.help == "" {
 		return e.msg
 	}
-	return fmt.Sprintf("%s (see '%s')", e.msg, e.help)
+	return fmt.Sprintf("%s\nSee '%s'.", e.msg, e.help)
 }
+
+// hinted is an error whose text is the original's, followed by a hint of
+// ours on the next line: clients match the first line of stderr.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (e *hinted) Error() string { return e.err.Error() + "\n" + e.hint }
+func (e *hinted) Unwrap() error { return e.err }
+
+func withHint(err error, hint string) error { return &hinted{err: err, hint: hint} }
 
 // silentExit ends the process with a code and no message (a declined
 // prompt, or an ssh command whose exit status is passed through).

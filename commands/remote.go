@@ -65,7 +65,7 @@ func (r *session) connect(ctx context.Context, h *host.Host) (provision.Commande
 	start := time.Now()
 	if err := ssh.WaitForClient(ctx, c, t, r.sshTimeout); err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("Error detecting OS: %w", err)
+		return nil, nil, err
 	}
 	log.Debugf("timing: ssh-wait %s", time.Since(start))
 	return c, c, nil

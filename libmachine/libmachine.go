@@ -65,14 +65,16 @@ type CreateError struct {
 }
 
 func (e *CreateError) Error() string {
+	// The first line is the original's; what happened to the machine is
+	// ours and follows it.
 	msg := "Error creating machine: " + e.Err.Error()
 	switch {
 	case e.CleanupErr != nil:
-		msg += fmt.Sprintf(" (removing what was created also failed: %v; remove it with \"docker-machine rm -f %s\")", e.CleanupErr, e.Name)
+		msg += fmt.Sprintf("\nRemoving what was created also failed: %v\nRemove the machine with \"docker-machine rm -f %s\".", e.CleanupErr, e.Name)
 	case e.Kept:
-		msg += fmt.Sprintf(" (the machine was kept because of --keep-on-failure; remove it with \"docker-machine rm -f %s\")", e.Name)
+		msg += fmt.Sprintf("\nThe machine was kept because of --keep-on-failure; remove it with \"docker-machine rm -f %s\".", e.Name)
 	default:
-		msg += " (everything created was removed)"
+		msg += "\nEverything the failed create made was removed."
 	}
 	return msg
 }
@@ -144,11 +146,11 @@ func (a *API) Create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	} else if ok {
 		return &persist.ErrExists{Name: h.Name}
 	}
-	if err := cert.Bootstrap(h.HostOptions.AuthOptions, false); err != nil {
+	if err := step("bootstrap-certs", func() error { return cert.Bootstrap(h.HostOptions.AuthOptions, false) }); err != nil {
 		return fmt.Errorf("Error generating certificates: %w", err)
 	}
 	log.Infof("Running pre-create checks...")
-	if err := h.Driver.PreCreateCheck(); err != nil {
+	if err := step("pre-create-check", h.Driver.PreCreateCheck); err != nil {
 		return &PreCreateError{Err: err}
 	}
 	if err := a.Store.CreateDir(h.Name); err != nil {
@@ -181,7 +183,7 @@ func (a *API) rollback(h *host.Host) error {
 
 func (a *API) create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	log.Infof("Creating machine...")
-	if err := h.Driver.Create(); err != nil {
+	if err := step("driver-create", h.Driver.Create); err != nil {
 		return fmt.Errorf("Error in driver during machine creation: %w", err)
 	}
 	if err := a.Store.Save(h); err != nil {
@@ -190,17 +192,17 @@ func (a *API) create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	if _, err := h.Driver.GetSSHHostname(); errors.Is(err, drivers.ErrNotSupported) {
 		// Nothing to provision: record the client certificates so
 		// DOCKER_CERT_PATH holds what the docker CLI expects.
-		return a.CopyClientCerts(h)
+		return step("copy-client-certs", func() error { return a.CopyClientCerts(h) })
 	}
 	log.Infof("Waiting for machine to be running, this may take a few minutes...")
-	if err := WaitForState(ctx, h.Driver, state.Running, o.StateTimeout); err != nil {
+	if err := step("wait-running", func() error { return WaitForState(ctx, h.Driver, state.Running, o.StateTimeout) }); err != nil {
 		return fmt.Errorf("Error waiting for machine to be running: %w", err)
 	}
 	if a.Provisioner == nil {
 		return errors.New("this build has no provisioner")
 	}
 	log.Infof("Detecting operating system of created instance...")
-	if err := a.Provisioner.Provision(ctx, h); err != nil {
+	if err := step("provision", func() error { return a.Provisioner.Provision(ctx, h) }); err != nil {
 		return err
 	}
 	if err := a.Store.Save(h); err != nil {
@@ -208,12 +210,20 @@ func (a *API) create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	}
 	if a.Checker != nil {
 		log.Infof("Checking connection to Docker...")
-		if err := a.Checker(ctx, h); err != nil {
+		if err := step("connection-check", func() error { return a.Checker(ctx, h) }); err != nil {
 			return fmt.Errorf("Error checking the host: %w", err)
 		}
 		log.Infof("Docker is up and running!")
 	}
 	return nil
+}
+
+// step runs fn as a log.Step: `timing: NAME DURATION` in the debug trace.
+func step(name string, fn func() error) error {
+	done := log.Step(name)
+	err := fn()
+	done(err)
+	return err
 }
 
 // CopyClientCerts copies the CA and client certificate into the machine

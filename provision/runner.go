@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/engine"
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/redact"
 )
 
 // Commander runs remote shell commands over one SSH connection.
@@ -154,8 +154,6 @@ type CommandError struct {
 
 const maxOutputLines = 60
 
-var longBase64 = regexp.MustCompile(`[A-Za-z0-9+/]{120,}={0,2}`)
-
 func (e *CommandError) Error() string {
 	msg := e.errText
 	if msg == "" && e.Err != nil {
@@ -164,8 +162,16 @@ func (e *CommandError) Error() string {
 	return fmt.Sprintf("ssh command error:\ncommand : %s\nerr     : %s\noutput  : %s", e.Command, msg, e.Output)
 }
 
+// exitCoder is a remote command that ran and exited non-zero (the SSH
+// clients' ExitError); its own message repeats command and output.
+type exitCoder interface{ ExitCode() int }
+
 func newCommandError(step, cmd, script string, err error, out string) *CommandError {
 	msg := err.Error()
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		msg = fmt.Sprintf("exit status %d", ec.ExitCode())
+	}
 	for _, s := range []string{cmd, script, strings.TrimRight(script, "\n")} {
 		if s != "" {
 			q := strconv.Quote(s)
@@ -174,9 +180,9 @@ func newCommandError(step, cmd, script string, err error, out string) *CommandEr
 			msg = strings.ReplaceAll(msg, s, "<"+step+" script>")
 		}
 	}
-	// Safety net for other quotings: no long base64 runs (certificates,
-	// keys) in error messages.
-	msg = longBase64.ReplaceAllString(msg, "<redacted>")
+	// Safety net for other quotings: no certificates, keys (long base64
+	// runs, PEM) or other secrets in error messages.
+	msg = redact.String(msg)
 	out = strings.TrimRight(out, "\n")
 	if lines := strings.Split(out, "\n"); len(lines) > maxOutputLines {
 		out = "[...]\n" + strings.Join(lines[len(lines)-maxOutputLines:], "\n")
@@ -292,12 +298,12 @@ func checkHost(h *host.Host) error {
 	return host.ValidateName(h.Name)
 }
 
+// phase runs one step of the operation as a log.Step (the debug trace's
+// `timing: NAME DURATION` line) and records its duration in the result.
 func (s *session) phase(name string, fn func() error) error {
-	start := time.Now()
+	done := log.Step(name)
 	err := fn()
-	d := time.Since(start)
-	s.res.Phases = append(s.res.Phases, Phase{Name: name, Duration: d})
-	log.Debugf("timing: %s %s", name, d)
+	s.res.Phases = append(s.res.Phases, Phase{Name: name, Duration: done(err)})
 	return err
 }
 
@@ -308,7 +314,9 @@ func (s *session) remote(step, script string) (string, error) {
 		return "", err
 	}
 	s.res.Commands++
-	log.Debugf("ssh: running %s", step)
+	// The step's name, not the script: scripts carry certificates and
+	// keys. The SSH client logs the command itself, masked.
+	log.Debugf("ssh: running %s (%d-byte script)", step, len(script))
 	cmd := wrapCommand(script, s.sudo)
 	out, err := s.c.Output(cmd)
 	if err != nil {

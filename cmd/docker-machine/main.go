@@ -11,6 +11,7 @@ import (
 	"github.com/docker-machine-ng/machine/commands"
 	_ "github.com/docker-machine-ng/machine/drivers/none"
 	_ "github.com/docker-machine-ng/machine/drivers/qemu"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
 )
 
 func main() {
@@ -18,6 +19,12 @@ func main() {
 	// the heap gets large, instead of several times per command.
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(256 << 20)
+	// No child (VM, SSH control master, ssh/scp/rsync/sshfs) gets the
+	// descriptors this process inherited beyond stdin, stdout and stderr:
+	// one that outlives the command would hold a caller's pipe open.
+	// Failures are reported by the drivers and the SSH client, which ask
+	// again (for the same, cached result) before their long-lived children.
+	_ = procutil.CloseInheritedOnExec()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := commands.Run(ctx, commands.Env{
 		Args:   os.Args,

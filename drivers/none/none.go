@@ -5,7 +5,9 @@ package none
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
@@ -39,31 +41,50 @@ func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 	return []mcnflag.Flag{mcnflag.StringFlag{Name: "url", Usage: "URL of host when no driver is selected"}}
 }
 
-// SetConfigFromFlags reads --url; it is required and must be a tcp:// URL
-// with a host.
+// SetConfigFromFlags reads --url. Like the original it takes any
+// non-empty value (tcp://IP:PORT, unix:///var/run/docker.sock, a bare
+// host:port, or a placeholder such as "url1" in the original's own tests):
+// the URL is only recorded, and env/config check it when they are used.
 func (d *Driver) SetConfigFromFlags(opts drivers.DriverOptions) error {
 	d.URL = opts.String("url")
 	if d.URL == "" {
 		return errors.New("--url option is required when no driver is selected")
 	}
-	u, err := url.Parse(d.URL)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("--url %q is not a URL like tcp://192.168.1.10:2376", d.URL)
-	}
+	d.IPAddress = hostPort(d.URL)
 	return nil
+}
+
+// hostPort is what the original recorded as Driver.IPAddress: the URL's
+// host part including the port. A bare host:port, which the original
+// refused, is taken as it is.
+func hostPort(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	if _, port, err := net.SplitHostPort(raw); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err == nil {
+			return raw
+		}
+	}
+	return ""
 }
 
 // GetURL returns the recorded URL.
 func (d *Driver) GetURL() (string, error) { return d.URL, nil }
 
-// GetIP returns the URL's host part. The original returned host:port; we
-// return the host alone so `ip` prints an address, as for every driver.
+// GetIP returns the host of the recorded address. The original returned
+// host:port; we return the host alone so `ip` prints an address, as for
+// every driver.
 func (d *Driver) GetIP() (string, error) {
-	u, err := url.Parse(d.URL)
-	if err != nil {
-		return "", err
+	hp := d.IPAddress
+	if hp == "" {
+		// Stores written before IPAddress was recorded.
+		hp = hostPort(d.URL)
 	}
-	return u.Hostname(), nil
+	if h, _, err := net.SplitHostPort(hp); err == nil {
+		return h, nil
+	}
+	return hp, nil
 }
 
 // GetSSHHostname fails: a none machine has no SSH.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
 	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
 )
 
 // Accelerators.
@@ -223,6 +224,11 @@ func kvmBootProbe(binary, kernel string, timeout time.Duration) error {
 	machine := "q35"
 	if runtime.GOARCH == "arm64" {
 		machine = "virt"
+	}
+	// The probe is killed after timeout, but outlives a CLI that dies
+	// first: like a VM, it gets none of the CLI's inherited descriptors.
+	if err := procutil.CloseInheritedOnExec(); err != nil {
+		log.Debugf("qemu: %v", err)
 	}
 	cmd := exec.CommandContext(ctx, binary, "-nodefaults", "-no-user-config", "-display", "none",
 		"-machine", machine, "-accel", "kvm", "-cpu", "host", "-m", "256", "-no-reboot",

@@ -33,6 +33,7 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/engine"
 	"github.com/docker-machine-ng/machine/libmachine/log"
 	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
 	"github.com/docker-machine-ng/machine/libmachine/registry"
 	"github.com/docker-machine-ng/machine/libmachine/ssh"
 	"github.com/docker-machine-ng/machine/libmachine/state"
@@ -461,6 +462,11 @@ func (d *Driver) launch() error {
 	// Truncate the console so boot failures show this boot only.
 	if err := os.WriteFile(d.path(ConsoleFile), nil, 0o600); err != nil {
 		return err
+	}
+	// qemu daemonizes and outlives the CLI: it must not keep descriptors
+	// the CLI inherited (a caller's pipe would never see EOF).
+	if err := procutil.CloseInheritedOnExec(); err != nil {
+		log.Debugf("(%s) qemu: %v", d.MachineName, err)
 	}
 	cmd := exec.Command(d.Binary, args...)
 	var stderr strings.Builder

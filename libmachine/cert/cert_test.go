@@ -514,7 +514,7 @@ func TestValidate(t *testing.T) {
 		{name: "ok without port", host: "192.168.99.100"},
 		{
 			name: "IP not in the SANs", host: "192.168.99.101:2376",
-			wantErr: []string{`There was an error validating certificates for host "192.168.99.101:2376"`, "certificate is valid for 192.168.99.100, not 192.168.99.101"},
+			wantErr: []string{"server certificate", "certificate is valid for 192.168.99.100, not 192.168.99.101"},
 		},
 		{
 			name: "missing server certificate is fine", host: "192.168.99.200:2376",
@@ -543,7 +543,7 @@ func TestValidate(t *testing.T) {
 			mutate: func(t *testing.T, mt *material) {
 				writeCert(t, mt.m.ServerCert, filepath.Join(mt.dir, "server-key.pem"), leafTemplate(mt.longAgo, mt.now.Add(-day), x509.ExtKeyUsageServerAuth, "192.168.99.100"), mt.ca, mt.caKey)
 			},
-			wantErr: []string{"There was an error validating certificates", "expired"},
+			wantErr: []string{"server certificate", "expired"},
 		},
 		{
 			name: "CA replaced", host: "192.168.99.100:2376",
@@ -558,7 +558,7 @@ func TestValidate(t *testing.T) {
 				other, otherKey := writeCert(t, filepath.Join(mt.dir, "other.pem"), filepath.Join(mt.dir, "other-key.pem"), caTemplate(mt.longAgo, mt.now.Add(day)), nil, nil)
 				writeCert(t, mt.m.ServerCert, filepath.Join(mt.dir, "server-key.pem"), leafTemplate(mt.longAgo, mt.now.Add(day), x509.ExtKeyUsageServerAuth, "192.168.99.100"), other, otherKey)
 			},
-			wantErr: []string{"There was an error validating certificates", "unknown authority"},
+			wantErr: []string{"server certificate", "unknown authority"},
 		},
 		{
 			name: "client key does not match", host: "192.168.99.100:2376",

@@ -59,7 +59,7 @@ func Validate(m Material, host string, now time.Time) error {
 	}
 	_, err = server.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, DNSName: name, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	if err != nil {
-		return fmt.Errorf("There was an error validating certificates for host %q: %w", host, err)
+		return fmt.Errorf("server certificate %s: %w", m.ServerCert, err)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 // Package log prints the CLI's messages: Info and Warn to stdout (or
 // stderr for commands whose stdout is meant for eval), Error and Debug to
-// stderr. Every line, shown or not, is kept for crash reports.
+// stderr. Every line, shown or not, is kept for crash reports, masked by
+// redact.String. Step times the steps of an operation for the debug
+// trace (docs/commands.md, "Debug output").
 package log
 
 import (
@@ -9,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/docker-machine-ng/machine/libmachine/redact"
 )
 
 var (
@@ -47,11 +51,20 @@ func History() []string {
 	return append([]string(nil), history...)
 }
 
-func emit(w func() io.Writer, show func() bool, format string, args ...any) {
+// emit records a line and prints it when show says so. The history
+// keeps every line masked by redact.String (it is meant to leave the
+// machine in crash reports); debug lines are also printed masked. Info,
+// Warn and Error lines are printed as written: they are the command's
+// output.
+func emit(w func() io.Writer, show func() bool, masked bool, format string, args ...any) {
 	line := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
+	safe := redact.String(line)
+	if masked {
+		line = safe
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	history = append(history, line)
+	history = append(history, safe)
 	if show() {
 		fmt.Fprintln(w(), line)
 	}
@@ -63,16 +76,16 @@ func info() io.Writer  { return out }
 func errsW() io.Writer { return errOut }
 
 // Infof prints a progress line.
-func Infof(format string, args ...any) { emit(info, always, format, args...) }
+func Infof(format string, args ...any) { emit(info, always, false, format, args...) }
 
 // Info prints its arguments like fmt.Sprint.
 func Info(args ...any) { Infof("%s", fmt.Sprint(args...)) }
 
 // Warnf prints a warning line (same stream as Info).
-func Warnf(format string, args ...any) { emit(info, always, format, args...) }
+func Warnf(format string, args ...any) { emit(info, always, false, format, args...) }
 
 // Errorf prints an error line to stderr.
-func Errorf(format string, args ...any) { emit(errsW, always, format, args...) }
+func Errorf(format string, args ...any) { emit(errsW, always, false, format, args...) }
 
-// Debugf prints to stderr when debug is on.
-func Debugf(format string, args ...any) { emit(errsW, debugOn, format, args...) }
+// Debugf prints to stderr when debug is on, masked by redact.String.
+func Debugf(format string, args ...any) { emit(errsW, debugOn, true, format, args...) }

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -254,7 +253,7 @@ func DockerVersion(ctx context.Context, h *host.Host, dockerURL string) (string,
 	transportErr := func(err error) error {
 		return &url.Error{Op: "Get", URL: "https://" + u.Host + "/version", Err: err}
 	}
-	conn, err := dialDaemon(ctx, cfg, u)
+	conn, err := cert.Dial(ctx, cfg, u)
 	if err != nil {
 		return "", transportErr(err)
 	}
@@ -278,29 +277,4 @@ func DockerVersion(ctx context.Context, h *host.Host, dockerURL string) (string,
 		return "", fmt.Errorf("decoding /version: %w", err)
 	}
 	return v.Version, nil
-}
-
-// dialDaemon connects to the daemon and completes the TLS handshake, the
-// server name being the host of the URL (so IP SANs matter).
-func dialDaemon(ctx context.Context, cfg *tls.Config, u *url.URL) (*tls.Conn, error) {
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), strconv.Itoa(engine.DefaultPort))
-	}
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		raw.SetDeadline(dl)
-	}
-	conf := cfg.Clone()
-	conf.ServerName = u.Hostname()
-	conn := tls.Client(raw, conf)
-	if err := conn.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, err
-	}
-	return conn, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
@@ -43,11 +44,25 @@ func Names() []string {
 	return out
 }
 
-// NotFoundError says the driver is not compiled in.
-type NotFoundError struct{ Name string }
+// NotFoundError says the driver is not compiled in. The texts are the
+// original's: create names the plugin binary it looked for, a machine
+// whose driver is missing does not.
+type NotFoundError struct {
+	Name string
+	// Stored: the driver of an existing machine, not one asked for.
+	Stored bool
+}
 
 func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("Driver %q not found. This docker-machine knows the drivers: %v", e.Name, Names())
+	if e.Stored {
+		return fmt.Sprintf("Driver %q not found. Do you have the plugin binary accessible in your PATH?", e.Name)
+	}
+	return fmt.Sprintf("Driver %q not found. Do you have the plugin binary \"docker-machine-driver-%s\" accessible in your PATH?", e.Name, e.Name)
+}
+
+// Hint names the drivers this binary has, for a line after the error.
+func (e *NotFoundError) Hint() string {
+	return "This docker-machine includes the drivers: " + strings.Join(Names(), ", ") + "."
 }
 
 // New returns a fresh driver by name.
@@ -85,7 +100,7 @@ type Missing struct {
 	Raw     json.RawMessage
 }
 
-func (m *Missing) err() error { return &NotFoundError{Name: m.Name} }
+func (m *Missing) err() error { return &NotFoundError{Name: m.Name, Stored: true} }
 
 // MarshalJSON returns the stored driver JSON unchanged.
 func (m *Missing) MarshalJSON() ([]byte, error) {

@@ -98,6 +98,9 @@ type ExitError struct {
 	Output string
 }
 
+// ExitCode is the remote command's exit status.
+func (e *ExitError) ExitCode() int { return e.Code }
+
 func (e *ExitError) Error() string {
 	return fmt.Sprintf("ssh command error:\ncommand : %s\nerr     : exit status %d\noutput  : %s", e.Cmd, e.Code, e.Output)
 }

@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
 )
 
 // controlPersist is how long an idle OpenSSH control master stays up. Close
@@ -218,11 +221,22 @@ func (c *ExternalClient) ensureMaster() error {
 			return fmt.Errorf("ssh: preparing %s: %w", c.t.KnownHostsFile, err)
 		}
 	}
+	// The master backgrounds itself and lives past the command
+	// (ControlPersist): it must not keep descriptors this process
+	// inherited, or a caller reading our output through a pipe would wait
+	// for it.
+	if err := procutil.CloseInheritedOnExec(); err != nil {
+		log.Debugf("ssh: %v", err)
+	}
 	argv := externalArgs(c.t, c.controlOptions("yes"), false, "-N")
+	done := traceExec(c.t, "control master", c.binary, argv, 0)
 	out, err := exec.Command(c.binary, argv...).CombinedOutput()
 	if err != nil {
-		return c.transportError(string(out), err)
+		err = c.transportError(string(out), err)
+		done(err)
+		return err
 	}
+	done(nil)
 	c.started = true
 	return nil
 }
@@ -287,8 +301,11 @@ func (c *ExternalClient) Output(cmd string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	done := traceExec(c.t, "command", c.binary, ec.Args[1:], 1)
 	out, err := ec.CombinedOutput()
-	return string(out), c.runError(cmd, string(out), string(out), err)
+	err = c.runError(cmd, string(out), string(out), err)
+	done(err)
+	return string(out), err
 }
 
 // Run implements Client.
@@ -304,7 +321,10 @@ func (c *ExternalClient) Run(cmd string, stdin io.Reader, stdout, stderr io.Writ
 	} else {
 		ec.Stderr = &tail
 	}
-	return c.runError(cmd, "", tail.String(), ec.Run())
+	done := traceExec(c.t, "command", c.binary, ec.Args[1:], 1)
+	err = c.runError(cmd, "", tail.String(), ec.Run())
+	done(err)
+	return err
 }
 
 // Shell implements Client.
@@ -314,7 +334,10 @@ func (c *ExternalClient) Shell(args ...string) error {
 		return err
 	}
 	ec.Stdin, ec.Stdout, ec.Stderr = os.Stdin, os.Stdout, os.Stderr
-	return c.runError(strings.Join(args, " "), "", "", ec.Run())
+	done := traceExec(c.t, "shell", c.binary, ec.Args[1:], len(args))
+	err = c.runError(strings.Join(args, " "), "", "", ec.Run())
+	done(err)
+	return err
 }
 
 // Close implements Client: stops the master and removes its directory.
@@ -330,7 +353,8 @@ func (c *ExternalClient) Close() error {
 	}
 	if c.started {
 		argv := []string{"-F", "/dev/null", "-o", "ControlPath=" + cfgValue(filepath.Join(c.dir, "c")), "-O", "exit", c.t.Host}
-		_ = exec.Command(c.binary, argv...).Run()
+		done := traceExec(c.t, "stop control master", c.binary, argv, 0)
+		done(exec.Command(c.binary, argv...).Run())
 	}
 	err := os.RemoveAll(c.dir)
 	c.dir = ""

@@ -171,7 +171,9 @@ func (c *NativeClient) connect() (*ssh.Client, error) {
 	if c.conn != nil {
 		return c.conn, nil
 	}
+	done := dialTrace(c.t)
 	conn, err := dialNative(context.Background(), c.t, c.signers)
+	done(err)
 	if err != nil {
 		return nil, fmt.Errorf("ssh: connecting to %s: %w", c.t.addr(), err)
 	}
@@ -259,7 +261,9 @@ func commandPty(s *ssh.Session) error {
 }
 
 // Output implements Client.
-func (c *NativeClient) Output(cmd string) (string, error) {
+func (c *NativeClient) Output(cmd string) (_ string, err error) {
+	done := traceCommand(c.t, cmd)
+	defer func() { done(err) }()
 	s, err := c.session()
 	if err != nil {
 		return "", err
@@ -275,7 +279,9 @@ func (c *NativeClient) Output(cmd string) (string, error) {
 }
 
 // Run implements Client.
-func (c *NativeClient) Run(cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
+func (c *NativeClient) Run(cmd string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+	done := traceCommand(c.t, cmd)
+	defer func() { done(err) }()
 	s, err := c.session()
 	if err != nil {
 		return err
@@ -291,7 +297,9 @@ func (c *NativeClient) Run(cmd string, stdin io.Reader, stdout, stderr io.Writer
 }
 
 // Shell implements Client.
-func (c *NativeClient) Shell(args ...string) error {
+func (c *NativeClient) Shell(args ...string) (err error) {
+	done := traceCommand(c.t, strings.Join(args, " "))
+	defer func() { done(err) }()
 	s, err := c.session()
 	if err != nil {
 		return err

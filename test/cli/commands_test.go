@@ -34,13 +34,16 @@ func TestInspect(t *testing.T) {
 		require.NoError(t, dec.Decode(&skip))
 	}
 	assert.Equal(t, []string{"ConfigVersion", "Driver", "DriverName", "HostOptions", "Name"}, keys)
-	assert.True(t, strings.HasPrefix(out, "{\n    \"ConfigVersion\": 3,\n    \"Driver\": {\n        \"IPAddress\": \"\",\n"), out)
+	// IPAddress is the URL's host:port, as the original stored it.
+	hostPort := strings.TrimPrefix(url, "tcp://")
+	assert.True(t, strings.HasPrefix(out, "{\n    \"ConfigVersion\": 3,\n    \"Driver\": {\n        \"IPAddress\": \""+hostPort+"\",\n"), out)
 
 	tests := []struct {
 		format, want string
 	}{
 		{"{{.DriverName}}", "none\n"},
 		{"{{.Driver.URL}}", url + "\n"},
+		{"{{.Driver.IPAddress}}", strings.TrimPrefix(url, "tcp://") + "\n"},
 		{"{{.Driver.SSHUser}}", "\n"},
 		{"{{.Name}} {{.HostOptions.EngineOptions.Labels}}", "dev [a=b]\n"},
 		{"{{json .HostOptions.EngineOptions.Labels}}", "[\"a=b\"]\n"},
@@ -61,7 +64,7 @@ func TestInspect(t *testing.T) {
 	fromConfig = cfg.Driver
 	assert.Equal(t, fromConfig, fromJSON)
 	pretty := m.ok("inspect", "-f", "{{prettyjson .Driver}}", "dev").stdout
-	assert.Contains(t, pretty, "{\n    \"IPAddress\": \"\",\n")
+	assert.Contains(t, pretty, "{\n    \"IPAddress\": \""+hostPort+"\",\n")
 
 	assert.Contains(t, m.fails("inspect", "-f", "{{", "dev"), "template parsing error")
 	assert.Contains(t, m.fails("inspect", "-f", "{{json}}", "dev"), "json")
@@ -104,7 +107,7 @@ func TestURLIPStatus(t *testing.T) {
 func TestDefaultMachine(t *testing.T) {
 	t.Parallel()
 	m := newStore(t)
-	url, _ := deadURL(t)
+	url := m.startDaemon().url
 	m.create("default", url)
 	m.create("other", url)
 	assert.Equal(t, url+"\n", m.ok("url").stdout)
@@ -215,9 +218,7 @@ func TestHelp(t *testing.T) {
 func TestUnknownCommandAndUsageErrors(t *testing.T) {
 	t.Parallel()
 	m := newStore(t)
-	line := m.fails("bogus")
-	assert.Contains(t, line, "docker-machine: 'bogus' is not a docker-machine command.")
-	assert.Contains(t, line, "docker-machine --help")
+	assert.Equal(t, "docker-machine: 'bogus' is not a docker-machine command. See 'docker-machine --help'.", m.fails("bogus"))
 	assert.Contains(t, m.fails("--bogus"), "Incorrect Usage")
 	assert.Contains(t, m.fails("rm", "--bogus", "x"), "Incorrect Usage")
 	assert.Contains(t, m.fails("env", "--nope"), "Incorrect Usage")
@@ -276,7 +277,9 @@ func TestRm(t *testing.T) {
 	assert.Equal(t, 1, r.code, r)
 	assert.Equal(t, header("nope"), r.stdout)
 	assert.Equal(t, `Error removing host "nope": Docker machine "nope" does not exist. Use "docker-machine ls" to list machines. Use "docker-machine create" to add a new one.`+"\n", r.stderr)
-	assert.Equal(t, "Error: Expected to get one or more machine names as arguments (see 'docker-machine rm --help')", m.fails("rm"))
+	_, line, hints := m.failsHinting(opts{}, "rm")
+	assert.Equal(t, "Error: Expected to get one or more machine names as arguments", line)
+	assert.Equal(t, "See 'docker-machine rm --help'.", hints)
 
 	// Nothing is left: no machine, no temp or .removing directories.
 	assert.Empty(t, m.ok("ls", "-q").stdout)

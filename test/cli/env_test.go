@@ -3,8 +3,10 @@ package cli_test
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,13 +14,14 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/cert"
 )
 
-// envStore has one none machine "dev" at a URL on 127.0.0.1.
+// envStore has one none machine "dev" whose URL is a daemon stand-in on
+// 127.0.0.1 that accepts the store's client certificate.
 func envStore(t *testing.T) (*machine, string) {
 	t.Helper()
 	m := newStore(t)
-	url, _ := deadURL(t)
-	m.create("dev", url)
-	return m, url
+	d := m.startDaemon()
+	m.create("dev", d.url)
+	return m, d.url
 }
 
 func TestEnvEveryShell(t *testing.T) {
@@ -265,11 +268,15 @@ func TestEnvErrors(t *testing.T) {
 }
 
 // A CA in the machine directory that did not sign its client certificate
-// (the store CA was regenerated) fails env and config with the fix named.
+// (the store CA was regenerated) fails env and config with the fix named,
+// without a round trip to the daemon.
 func TestEnvConfigCertificateProblems(t *testing.T) {
 	t.Parallel()
-	m, url := envStore(t)
-	m.create("other", url)
+	m := newStore(t)
+	d := m.startDaemon()
+	m.create("dev", d.url)
+	m.create("other", d.url)
+	m.create("third", d.url)
 
 	// Another CA replaces the machine's copy.
 	otherCA := filepath.Join(t.TempDir(), "ca.pem")
@@ -278,13 +285,19 @@ func TestEnvConfigCertificateProblems(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(m.machineDir("dev"), "ca.pem"), b, 0o644))
 
-	line := m.fails("env", "dev")
-	assert.True(t, strings.HasPrefix(line, "Error checking TLS connection: Error checking and/or regenerating the certs: "), line)
-	assert.Contains(t, line, "regenerate-certs")
+	host := "127.0.0.1:" + strconv.Itoa(d.port)
+	prefix := `Error checking and/or regenerating the certs: There was an error validating certificates for host "` + host + `": `
+	regen := func(name string) string {
+		return "You can attempt to regenerate them using 'docker-machine regenerate-certs " + name + "'.\n" +
+			"Be advised that this will trigger a Docker daemon restart which might stop running containers."
+	}
+	_, line, hints := m.failsHinting(opts{}, "env", "dev")
+	assert.True(t, strings.HasPrefix(line, "Error checking TLS connection: "+prefix), line)
 	assert.Contains(t, line, "unknown authority")
-	line = m.fails("config", "dev")
-	assert.True(t, strings.HasPrefix(line, "Error running connection boilerplate: Error checking and/or regenerating the certs: "), line)
-	assert.Contains(t, line, "regenerate-certs dev")
+	assert.Equal(t, regen("dev"), hints)
+	_, line, hints = m.failsHinting(opts{}, "config", "dev")
+	assert.True(t, strings.HasPrefix(line, "Error running connection boilerplate: "+prefix), line)
+	assert.Equal(t, regen("dev"), hints)
 
 	// A server certificate for another address.
 	a := m.authOptions()
@@ -292,15 +305,69 @@ func TestEnvConfigCertificateProblems(t *testing.T) {
 		CertPath: filepath.Join(m.machineDir("other"), "server.pem"), KeyPath: filepath.Join(m.machineDir("other"), "server-key.pem"),
 		CACertPath: a.CaCertPath, CAKeyPath: a.CaPrivateKeyPath, Org: "tester.other", Server: true, Hosts: []string{"10.9.9.9", "localhost"},
 	}))
-	line = m.fails("env", "other")
-	assert.Contains(t, line, "certificate is valid for 10.9.9.9, not 127.0.0.1")
-	assert.Contains(t, line, "regenerate-certs other")
-	assert.Contains(t, m.fails("config", "other"), "regenerate-certs")
+	assert.Contains(t, m.fails("env", "other"), "certificate is valid for 10.9.9.9, not 127.0.0.1")
+	assert.Equal(t, regen("other"), m.hint("config", "other"))
 
 	// A missing client key.
-	m.create("third", url)
 	require.NoError(t, os.Remove(filepath.Join(m.machineDir("third"), "key.pem")))
-	assert.Contains(t, m.fails("env", "third"), "regenerate-certs")
+	assert.Contains(t, m.fails("env", "third"), "key.pem: no such file or directory")
+	assert.Equal(t, regen("third"), m.hint("env", "third"))
+	assert.Zero(t, d.handshakes.Load(), "local checks fail before any handshake")
+}
+
+// env and config ask the daemon: one mutual TLS handshake with the
+// machine's client certificate, the server verified against the
+// machine's CA. GitLab Runner uses config's exit status as a liveness
+// check, Ansible skips hosts whose env fails.
+func TestEnvConfigCheckTheDaemon(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	d := m.startDaemon()
+	m.create("up", d.url)
+	require.Contains(t, m.ok("env", "--shell", "bash", "up").stdout, `export DOCKER_HOST="`+d.url+`"`)
+	require.Contains(t, m.ok("config", "up").stdout, "-H="+d.url+"\n")
+	assert.Equal(t, int32(2), d.handshakes.Load(), "one handshake per command")
+	assert.Zero(t, d.requests.Load(), "a handshake, no API request")
+
+	expect := func(name, addr, cause string) {
+		t.Helper()
+		for _, c := range []struct{ cmd, prefix string }{
+			{"env", "Error checking TLS connection: "},
+			{"config", "Error running connection boilerplate: "},
+		} {
+			line := m.fails(c.cmd, name)
+			want := c.prefix + `Error checking and/or regenerating the certs: There was an error validating certificates for host "` + addr + `": `
+			assert.True(t, strings.HasPrefix(line, want), "%s %s: %s", c.cmd, name, line)
+			assert.Contains(t, line, cause, "%s %s", c.cmd, name)
+		}
+	}
+
+	// Nothing listens.
+	dead, port := deadURL(t)
+	m.create("down", dead)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	expect("down", addr, "dial tcp "+addr+": connect: connection refused")
+
+	// A daemon whose certificate another CA signed.
+	foreignDir := t.TempDir()
+	foreignCA, foreignKey := filepath.Join(foreignDir, "ca.pem"), filepath.Join(foreignDir, "ca-key.pem")
+	require.NoError(t, cert.GenerateCA(foreignCA, foreignKey, "foreign", cert.DefaultBits))
+	foreign := m.startDaemonSignedBy(foreignCA, foreignKey)
+	m.create("foreign", foreign.url)
+	expect("foreign", strings.TrimPrefix(foreign.url, "tcp://"), "x509: certificate signed by unknown authority")
+
+	// A daemon that accepts the connection and never answers: the check
+	// gives up after its timeout instead of hanging the caller.
+	hang := hangingURL(t)
+	m.create("hang", hang)
+	start := time.Now()
+	line := m.fails("config", "hang")
+	assert.Less(t, time.Since(start), 15*time.Second)
+	assert.Contains(t, line, "no TLS handshake with "+strings.TrimPrefix(hang, "tcp://")+" within 5s")
+
+	// URLs the original accepted but that no TLS client can reach.
+	m.create("sock", "unix:///var/run/docker.sock")
+	assert.Contains(t, m.fails("env", "sock"), `cannot check a TLS connection to "unix:///var/run/docker.sock": not a tcp://HOST:PORT URL`)
 }
 
 func TestConfig(t *testing.T) {
@@ -315,11 +382,18 @@ func TestConfig(t *testing.T) {
 	assert.Equal(t, want, m.ok("config", "dev").stdout)
 
 	// Swarm masters: -H points at the swarm port.
-	m.create("master", url, "--swarm-master", "--swarm-discovery", "token://x", "--swarm-host", "tcp://0.0.0.0:3376")
+	swarm := m.startDaemon()
+	m.create("master", url, "--swarm-master", "--swarm-discovery", "token://x", "--swarm-host", "tcp://0.0.0.0:"+strconv.Itoa(swarm.port))
 	out := m.ok("config", "--swarm", "master").stdout
-	assert.True(t, strings.HasSuffix(out, "\n-H=tcp://127.0.0.1:3376\n"), out)
+	assert.True(t, strings.HasSuffix(out, "\n-H="+swarm.url+"\n"), out)
 	out = m.ok("env", "--swarm", "master").stdout
-	assert.Contains(t, out, "export DOCKER_HOST=\"tcp://127.0.0.1:3376\"\n")
+	assert.Contains(t, out, "export DOCKER_HOST=\""+swarm.url+"\"\n")
+
+	// The swarm port is dead but the engine answers.
+	_, deadPort := deadURL(t)
+	m.create("nomanager", url, "--swarm-master", "--swarm-discovery", "token://x", "--swarm-host", "tcp://0.0.0.0:"+strconv.Itoa(deadPort))
+	assert.Equal(t, "Error running connection boilerplate: Connection to Swarm cannot be checked but the certs are valid. Maybe swarm is not started",
+		m.fails("config", "--swarm", "nomanager"))
 
 	assert.Contains(t, m.fails("config", "--swarm", "dev"), "is not a swarm master")
 	assert.Contains(t, m.fails("config", "a", "b"), "Expected one machine name")

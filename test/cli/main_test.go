@@ -171,13 +171,29 @@ func (m *machine) failsWith(o opts, args ...string) string {
 // fail; it returns stdout and the error line.
 func (m *machine) failsPrinting(o opts, args ...string) (stdout, line string) {
 	m.t.Helper()
+	stdout, line, _ = m.failsHinting(o, args...)
+	return stdout, line
+}
+
+// failsHinting runs a command that must exit 1, and splits its stderr
+// into the error line (the original's text, which clients match) and the
+// hint lines that follow it.
+func (m *machine) failsHinting(o opts, args ...string) (stdout, line, hints string) {
+	m.t.Helper()
 	r := m.runWith(o, args...)
 	require.Equal(m.t, 1, r.code, "%v\n%s", args, r)
 	require.True(m.t, strings.HasSuffix(r.stderr, "\n"), "%v\n%s", args, r)
-	line = strings.TrimSuffix(r.stderr, "\n")
-	require.NotContains(m.t, line, "\n", "errors are one line\n%v\n%s", args, r)
+	line, hints, _ = strings.Cut(strings.TrimSuffix(r.stderr, "\n"), "\n")
 	require.NotEmpty(m.t, line)
-	return r.stdout, line
+	return r.stdout, line, hints
+}
+
+// hint runs a failing command and returns its hint lines.
+func (m *machine) hint(args ...string) string {
+	m.t.Helper()
+	stdout, _, hints := m.failsHinting(opts{}, args...)
+	require.Empty(m.t, stdout, "%v", args)
+	return hints
 }
 
 // create makes a none machine at url.
@@ -255,15 +271,31 @@ type daemon struct {
 	url      string
 	port     int
 	requests atomic.Int32
+	// handshakes counts completed mutual TLS handshakes.
+	handshakes atomic.Int32
 }
 
+// startDaemon starts a daemon stand-in whose certificate the store CA
+// signed (the CA is created first if the store has none).
 func (m *machine) startDaemon() *daemon {
+	m.t.Helper()
+	a := m.authOptions()
+	if _, err := os.Stat(a.CaCertPath); err != nil {
+		m.bootstrapCA()
+	}
+	return m.startDaemonSignedBy(a.CaCertPath, a.CaPrivateKeyPath)
+}
+
+// startDaemonSignedBy starts a daemon stand-in whose server certificate
+// the given CA signed; it accepts only client certificates of the store
+// CA.
+func (m *machine) startDaemonSignedBy(caCert, caKey string) *daemon {
 	m.t.Helper()
 	a := m.authOptions()
 	dir := m.t.TempDir()
 	serverCert, serverKey := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
 	require.NoError(m.t, cert.Generate(cert.Options{
-		CertPath: serverCert, KeyPath: serverKey, CACertPath: a.CaCertPath, CAKeyPath: a.CaPrivateKeyPath,
+		CertPath: serverCert, KeyPath: serverKey, CACertPath: caCert, CAKeyPath: caKey,
 		Org: "tester.daemon", Server: true, Hosts: []string{"127.0.0.1", "localhost"},
 	}))
 	pair, err := tls.LoadX509KeyPair(serverCert, serverKey)
@@ -289,8 +321,11 @@ func (m *machine) startDaemon() *daemon {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"Version":"27.1.0","ApiVersion":"1.46","Os":"linux"}`)
 		}),
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert},
-		ErrorLog:  stdlog.New(io.Discard, "", 0),
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
+			VerifyConnection: func(tls.ConnectionState) error { d.handshakes.Add(1); return nil },
+		},
+		ErrorLog: stdlog.New(io.Discard, "", 0),
 	}
 	go srv.Serve(tls.NewListener(l, srv.TLSConfig))
 	m.t.Cleanup(func() { srv.Close() })

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,17 +29,16 @@ func TestCreateFailureRollsBack(t *testing.T) {
 	base := []string{"--ssh-timeout", "1s", "create", "-d", "generic",
 		"--generic-ip-address", "127.0.0.1", "--generic-ssh-port", port}
 
-	stdout, line := m.failsPrinting(opts{}, append(base, "gone")...)
+	stdout, line, hints := m.failsHinting(opts{}, append(base, "gone")...)
 	assert.Contains(t, stdout, "Creating machine...")
-	assert.Contains(t, line, "Error creating machine: ")
-	assert.Contains(t, line, "everything created was removed")
+	assert.True(t, strings.HasPrefix(line, "Error creating machine: Error waiting for machine to be running: "), line)
+	assert.Equal(t, "Everything the failed create made was removed.", hints)
 	_, err := os.Stat(m.machineDir("gone"))
 	assert.True(t, os.IsNotExist(err), "the failed machine must not stay in the store")
 	assert.Empty(t, m.ok("ls", "-q").stdout)
 
-	_, line = m.failsPrinting(opts{}, append(base, "--keep-on-failure", "kept")...)
-	assert.Contains(t, line, "kept because of --keep-on-failure")
-	assert.Contains(t, line, "docker-machine rm -f kept")
+	_, _, hints = m.failsHinting(opts{}, append(base, "--keep-on-failure", "kept")...)
+	assert.Equal(t, `The machine was kept because of --keep-on-failure; remove it with "docker-machine rm -f kept".`, hints)
 	assert.Equal(t, "kept\n", m.ok("ls", "-q").stdout)
 	m.ok("rm", "-f", "kept")
 }
@@ -63,9 +63,10 @@ func TestCreateSSHTimeoutNamesLastError(t *testing.T) {
 	}()
 	t.Cleanup(func() { l.Close(); <-done })
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	_, line := m.failsPrinting(opts{}, "--native-ssh", "--ssh-timeout", "2s", "create", "-d", "generic",
+	_, line, hints := m.failsHinting(opts{}, "--native-ssh", "--ssh-timeout", "2s", "create", "-d", "generic",
 		"--generic-ip-address", "127.0.0.1", "--generic-ssh-port", port, "x")
-	assert.Contains(t, line, "timed out after 2s waiting for SSH on 127.0.0.1:"+port+": ")
+	assert.True(t, strings.HasPrefix(line, "Error creating machine: Error detecting OS: timed out after 2s waiting for SSH on 127.0.0.1:"+port+": "), line)
+	assert.NotContains(t, line, "Error detecting OS: Error detecting OS")
 	assert.NotContains(t, line, "Too many retries")
-	assert.Contains(t, line, "everything created was removed")
+	assert.Equal(t, "Everything the failed create made was removed.", hints)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -193,7 +194,8 @@ func TestBrokenMachines(t *testing.T) {
 
 	// Healthy machines are unaffected.
 	assert.Equal(t, url+"\n", m.ok("url", "good").stdout)
-	assert.Contains(t, m.ok("env", "good").stdout, "DOCKER_MACHINE_NAME=\"good\"")
+	assert.Equal(t, "Error checking TLS connection: Error checking and/or regenerating the certs: There was an error validating certificates for host \"127.0.0.1:"+strconv.Itoa(port)+"\": dial tcp 127.0.0.1:"+strconv.Itoa(port)+": connect: connection refused",
+		m.fails("env", "good"), "nothing listens at the machine's URL")
 	assert.Equal(t, "good\n", m.ok("inspect", "-f", "{{.Name}}", "good").stdout)
 	assert.Equal(t, "127.0.0.1\n", m.ok("ip", "good").stdout)
 	r := m.runWith(opts{env: map[string]string{"DOCKER_HOST": url}}, "active")

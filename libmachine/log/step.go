@@ -1,0 +1,58 @@
+package log
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// maxErrorShown bounds the error text of a failed step's timing line; the
+// whole error is the command's own message.
+const maxErrorShown = 300
+
+// Step starts a timed step of an operation: it logs `step: NAME` at debug
+// level and returns done, which logs `timing: NAME DURATION` (followed by
+// ` failed: ERROR` when err is not nil) and returns the duration. name has
+// no blanks (bench/generic parses `timing: (\S+) (\S+)`); done may be
+// called from any goroutine, once.
+func Step(name string) (done func(err error) time.Duration) {
+	Debugf("step: %s", name)
+	start := time.Now()
+	return func(err error) time.Duration {
+		d := time.Since(start)
+		if err != nil {
+			Debugf("timing: %s %s failed: %s", name, Duration(d), Shorten(err.Error(), maxErrorShown))
+		} else {
+			Debugf("timing: %s %s", name, Duration(d))
+		}
+		return d
+	}
+}
+
+// Duration formats d for trace lines: microseconds below a second,
+// milliseconds above, in time.ParseDuration syntax.
+func Duration(d time.Duration) string {
+	if d >= time.Second || d <= -time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
+
+// Shorten makes s one trace line: newlines and carriage returns become
+// `\n` and `\r`, and what exceeds max bytes is cut (at a character
+// boundary) and replaced by `… (N bytes)`, N being the length of s. Mask
+// secrets before shortening: a cut can split a secret so that it is no
+// longer recognised.
+func Shorten(s string, max int) string {
+	n := len(s)
+	s = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (" + strconv.Itoa(n) + " bytes)"
+}

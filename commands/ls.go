@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -61,20 +62,19 @@ func parseFilters(values []string) (*lsFilter, error) {
 	for _, v := range values {
 		key, val, ok := strings.Cut(v, "=")
 		if !ok {
-			return nil, &usageError{msg: fmt.Sprintf("Unsupported filter syntax %q: use key=value", v)}
+			return nil, withHint(errors.New("Unsupported filter syntax"), fmt.Sprintf("%q is not key=value; filters are driver=, state=, name=, swarm= and label=.", v))
 		}
 		switch strings.ToLower(key) {
 		case "driver":
 			f.driver = append(f.driver, val)
 		case "state":
-			if _, ok := state.Parse(val); !ok {
-				return nil, &usageError{msg: fmt.Sprintf("Unsupported state %q in filter: use Running, Paused, Saved, Stopped, Stopping, Starting, Error or Timeout", val)}
-			}
+			// Any value, as the original took: an unknown one matches
+			// nothing.
 			f.state = append(f.state, val)
 		case "name":
 			re, err := regexp.Compile(val)
 			if err != nil {
-				return nil, &usageError{msg: fmt.Sprintf("Invalid name filter %q: %v", val, err)}
+				return nil, withHint(err, fmt.Sprintf("The name filter %q is not a valid regular expression (Go RE2 syntax).", val))
 			}
 			f.names = append(f.names, re)
 		case "swarm":
@@ -83,7 +83,7 @@ func parseFilters(values []string) (*lsFilter, error) {
 			k, lv, _ := strings.Cut(val, "=")
 			f.labels = append(f.labels, [2]string{k, lv})
 		default:
-			return nil, &usageError{msg: fmt.Sprintf("Unsupported filter key '%s': use driver, state, name, swarm or label", key)}
+			return nil, withHint(fmt.Errorf("Unsupported filter key '%s'", strings.ToLower(key)), "The filter keys are driver, state, name, swarm and label.")
 		}
 	}
 	return f, nil
@@ -147,7 +147,10 @@ func (f *lsFilter) matchName(name string) bool {
 }
 
 func (f *lsFilter) matchState(it query.Item) bool {
-	return anyMatch(f.state, func(v string) bool { return strings.EqualFold(v, it.State.String()) })
+	return anyMatch(f.state, func(v string) bool {
+		// None prints as "" (status, ls) but is named None in filters.
+		return strings.EqualFold(v, it.State.String()) || it.State == state.None && strings.EqualFold(v, "None")
+	})
 }
 
 func (r *session) ls(ctx context.Context, cmd *cli.Command) error {

@@ -86,10 +86,10 @@ func TestParseFilters(t *testing.T) {
 		{name: "labels", in: []string{"label=com.class.app=foo1", "label=novalue", "label=k=v=w"},
 			want: &lsFilter{labels: [][2]string{{"com.class.app", "foo1"}, {"novalue", ""}, {"k", "v=w"}}}},
 		{name: "value keeps =", in: []string{"name=a=b"}, want: &lsFilter{names: []*regexp.Regexp{regexp.MustCompile("a=b")}}},
-		{name: "no =", in: []string{"driver"}, wantErr: `Unsupported filter syntax "driver"`},
-		{name: "unknown key", in: []string{"foo=bar"}, wantErr: "Unsupported filter key 'foo'"},
-		{name: "bad regexp", in: []string{"name=["}, wantErr: `Invalid name filter "["`},
-		{name: "unknown state", in: []string{"state=Sleeping"}, wantErr: `Unsupported state "Sleeping"`},
+		{name: "None and unknown states are taken", in: []string{"state=None", "state=Sleeping"}, want: &lsFilter{state: []string{"None", "Sleeping"}}},
+		{name: "no =", in: []string{"driver"}, wantErr: "Unsupported filter syntax\n\"driver\" is not key=value"},
+		{name: "unknown key", in: []string{"Foo=bar"}, wantErr: "Unsupported filter key 'foo'\nThe filter keys are"},
+		{name: "bad regexp", in: []string{"name=["}, wantErr: "error parsing regexp: missing closing ]: `[`\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,4 +259,17 @@ func TestRowTemplateErrors(t *testing.T) {
 	require.NoError(t, err)
 	err = rt.render(&bytes.Buffer{}, lsHeader, []any{query.Item{}})
 	assert.Error(t, err, "unknown field of a row")
+}
+
+// state=None selects machines in no known state (printed as an empty
+// STATE), case-insensitively; other names match their own state only.
+func TestMatchStateNone(t *testing.T) {
+	f, err := parseFilters([]string{"state=none"})
+	require.NoError(t, err)
+	assert.True(t, f.matchState(query.Item{State: state.None}))
+	assert.False(t, f.matchState(query.Item{State: state.Running}))
+	f, err = parseFilters([]string{"state=Stopped", "state=bogus"})
+	require.NoError(t, err)
+	assert.True(t, f.matchState(query.Item{State: state.Stopped}))
+	assert.False(t, f.matchState(query.Item{State: state.None}))
 }

@@ -83,7 +83,7 @@ func (r *session) removeOne(name string, force bool) (removed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	defer lock.UnlockAndRemove()
+	defer lock.Unlock()
 	if ok, err := store.Exists(name); err != nil {
 		return false, err
 	} else if !ok {

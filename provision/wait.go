@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker-machine-ng/machine/libmachine/auth"
 	"github.com/docker-machine-ng/machine/libmachine/cert"
+	"github.com/docker-machine-ng/machine/libmachine/httplog"
 )
 
 // clientTLS is the client side of the machine's mutual TLS: the CA as
@@ -45,7 +46,7 @@ func pingDocker(ctx context.Context, addr string, cfg *tls.Config, timeout time.
 	if err != nil {
 		return err
 	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	resp, err := (&http.Client{Transport: httplog.Transport(tr)}).Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
+	"github.com/docker-machine-ng/machine/libmachine/httplog"
 )
 
 // IsURL reports whether an --qemu-image value is a URL to download.
@@ -81,13 +82,13 @@ func FetchImage(ctx context.Context, client *http.Client, cacheDir, rawURL, sum 
 	if err != nil {
 		return "", err
 	}
-	defer lock.UnlockAndRemove()
+	defer lock.Unlock()
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil // another process downloaded it while we waited
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
+	// Every download is in the debug trace (nil: http.DefaultClient's
+	// settings).
+	client = httplog.Client(client)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return "", err

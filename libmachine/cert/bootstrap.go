@@ -37,6 +37,9 @@ func Bootstrap(a *auth.Options, renew bool) error {
 			log.Infof("CA certificate is outdated and needs to be regenerated")
 			caNew = true
 		}
+		if !expired {
+			log.Debugf("cert: CA %s exists and has not expired", a.CaCertPath)
+		}
 	} else {
 		caNew = true
 	}
@@ -60,10 +63,15 @@ func Bootstrap(a *auth.Options, renew bool) error {
 			if expired {
 				log.Infof("Client certificate is outdated and needs to be regenerated")
 				clientNew = true
+			} else {
+				log.Debugf("cert: client certificate %s exists and has not expired", a.ClientCertPath)
 			}
 		} else {
 			clientNew = true
 		}
+	}
+	if caNew {
+		log.Debugf("cert: created CA %s (key %s)", a.CaCertPath, a.CaPrivateKeyPath)
 	}
 	if clientNew {
 		log.Infof("Creating client certificate: %s", a.ClientCertPath)
@@ -75,6 +83,7 @@ func Bootstrap(a *auth.Options, renew bool) error {
 		if err != nil {
 			return fmt.Errorf("generating client certificate: %w", err)
 		}
+		log.Debugf("cert: created client certificate %s (key %s), signed by %s", a.ClientCertPath, a.ClientKeyPath, a.CaCertPath)
 	}
 	return nil
 }

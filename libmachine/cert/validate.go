@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/docker-machine-ng/machine/libmachine/log"
 )
 
 // Material names the files a client uses to reach one machine.
@@ -23,6 +25,29 @@ type Material struct {
 // within their validity, and the server certificate must name host (the
 // address the client will dial).
 func Validate(m Material, host string, now time.Time) error {
+	err := validate(m, host, now)
+	result := "ok"
+	if err != nil {
+		result = "failed: " + err.Error()
+	}
+	log.Debugf("cert: checked %s for %s: %s", m.checked(), host, result)
+	return err
+}
+
+// checked names the files Validate looks at.
+func (m Material) checked() string {
+	s := fmt.Sprintf("CA %s, client certificate %s (key %s)", m.CACert, m.ClientCert, m.ClientKey)
+	switch _, err := os.Stat(m.ServerCert); {
+	case m.ServerCert == "":
+		return s + ", no server certificate"
+	case errors.Is(err, os.ErrNotExist):
+		return s + ", server certificate " + m.ServerCert + " (absent, not checked)"
+	}
+	return s + ", server certificate " + m.ServerCert
+}
+
+// validate is Validate without its trace line.
+func validate(m Material, host string, now time.Time) error {
 	ca, err := ReadCert(m.CACert)
 	if err != nil {
 		return fmt.Errorf("CA certificate: %w", err)

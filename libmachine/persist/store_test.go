@@ -78,7 +78,7 @@ func lockHelper() int {
 		}
 		// Half of the releases delete the lock file, as rm does.
 		if i%2 == 0 {
-			err = l.UnlockAndRemove()
+			err = l.Unlock()
 		} else {
 			err = l.Unlock()
 		}
@@ -493,16 +493,16 @@ func TestCreateDirExactlyOnce(t *testing.T) {
 
 // runLocked has workers take the machine lock repeatedly and counts how
 // often two were inside at once.
-func runLocked(t *testing.T, s *persist.Store, workers, iterations int, remove bool) (overlaps, total int32) {
+func runLocked(t *testing.T, s *persist.Store, workers, iterations int) (overlaps, total int32) {
 	t.Helper()
 	var inside, overlap, count atomic.Int32
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
-	for w := range workers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range iterations {
+			for range iterations {
 				l, err := s.Lock("shared")
 				if err != nil {
 					errs <- err
@@ -516,12 +516,7 @@ func runLocked(t *testing.T, s *persist.Store, workers, iterations int, remove b
 				}
 				count.Add(1)
 				inside.Add(-1)
-				if remove && (i+w)%2 == 0 {
-					err = l.UnlockAndRemove()
-				} else {
-					err = l.Unlock()
-				}
-				if err != nil {
+				if err = l.Unlock(); err != nil {
 					errs <- err
 					return
 				}
@@ -536,24 +531,16 @@ func runLocked(t *testing.T, s *persist.Store, workers, iterations int, remove b
 	return overlap.Load(), count.Load()
 }
 
+// Every release deletes the lock file; waiters that wake up on a deleted
+// file must not lock it while a newcomer locks the new one.
 func TestLockSerializesGoroutines(t *testing.T) {
 	s := newStore(t)
-	overlaps, total := runLocked(t, s, 8, 50, false)
-	assert.Zero(t, overlaps, "two holders of one machine lock at once")
-	assert.EqualValues(t, 8*50, total)
-	assert.FileExists(t, filepath.Join(s.MachinesDir(), ".shared.lock"))
-}
-
-// Holders that delete the lock file on release (rm does) must not let a
-// waiter lock the orphaned file while a newcomer locks the new one.
-func TestLockSurvivesLockFileRemoval(t *testing.T) {
-	s := newStore(t)
-	overlaps, total := runLocked(t, s, 8, 100, true)
+	overlaps, total := runLocked(t, s, 8, 100)
 	assert.Zero(t, overlaps, "two holders of one machine lock at once")
 	assert.EqualValues(t, 8*100, total)
-	names, err := s.List()
+	entries, err := os.ReadDir(s.MachinesDir())
 	require.NoError(t, err)
-	assert.Empty(t, names, "lock files are not machines")
+	assert.Empty(t, entries, "no lock file is left once nobody holds it")
 }
 
 func TestLockAcrossProcesses(t *testing.T) {

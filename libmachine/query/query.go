@@ -22,6 +22,8 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/engine"
 	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/httplog"
+	"github.com/docker-machine-ng/machine/libmachine/log"
 	"github.com/docker-machine-ng/machine/libmachine/state"
 	"github.com/docker-machine-ng/machine/libmachine/swarm"
 )
@@ -66,6 +68,7 @@ type Broken struct {
 // in the order given (hosts first order preserved, broken rows merged by
 // the caller's sort).
 func Run(ctx context.Context, hosts []*host.Host, o Options) []Item {
+	defer log.Step("query-machines")(nil)
 	if o.Workers <= 0 {
 		o.Workers = 32
 	}
@@ -82,11 +85,29 @@ func Run(ctx context.Context, hosts []*host.Host, o Options) []Item {
 			defer wg.Done()
 			defer func() { <-sem }()
 			items[i] = one(ctx, h, o)
+			logItem(items[i])
 		}()
 	}
 	wg.Wait()
 	fillSwarm(items, hosts)
 	return items
+}
+
+// logItem puts one machine's result into the debug trace:
+// `query: NAME: STATE[, URL][, docker VERSION] in DURATION[, error: …]`.
+func logItem(it Item) {
+	parts := []string{it.State.String()}
+	if it.URL != "" {
+		parts = append(parts, it.URL)
+	}
+	if it.DockerVersion != "" {
+		parts = append(parts, "docker "+it.DockerVersion)
+	}
+	line := strings.Join(parts, ", ") + " in " + log.Duration(it.ResponseTime)
+	if it.Error != "" {
+		line += ", error: " + it.Error
+	}
+	log.Debugf("query: %s: %s", it.Name, log.Shorten(line, 400))
 }
 
 // BrokenItem renders a machine that failed to load.
@@ -239,7 +260,7 @@ const versionTimeout = 30 * time.Second
 // machine. Like the original (whose Docker client set no proxy), it dials
 // the daemon directly. Transport errors read as net/http's do:
 // `Get "https://ip:port/version": dial tcp ...`.
-func DockerVersion(ctx context.Context, h *host.Host, dockerURL string) (string, error) {
+func DockerVersion(ctx context.Context, h *host.Host, dockerURL string) (_ string, err error) {
 	u, err := url.Parse(dockerURL)
 	if err != nil {
 		return "", err
@@ -253,6 +274,8 @@ func DockerVersion(ctx context.Context, h *host.Host, dockerURL string) (string,
 	transportErr := func(err error) error {
 		return &url.Error{Op: "Get", URL: "https://" + u.Host + "/version", Err: err}
 	}
+	start, status := time.Now(), ""
+	defer func() { httplog.Log(http.MethodGet, "https://"+u.Host+"/version", start, status, err) }()
 	conn, err := cert.Dial(ctx, cfg, u)
 	if err != nil {
 		return "", transportErr(err)
@@ -269,6 +292,7 @@ func DockerVersion(ctx context.Context, h *host.Host, dockerURL string) (string,
 		return "", transportErr(err)
 	}
 	defer resp.Body.Close()
+	status = resp.Status
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET /version: %s", resp.Status)
 	}

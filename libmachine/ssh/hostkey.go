@@ -258,7 +258,7 @@ func recordHostKey(file, addr string, key ssh.PublicKey) error {
 	if err != nil {
 		return fmt.Errorf("recording host key: %w", err)
 	}
-	defer lock.UnlockAndRemove()
+	defer lock.Unlock()
 
 	cb, keys, err := loadKnownHosts(file, addr)
 	if err != nil {

@@ -38,22 +38,20 @@ func traceCommand(t Target, cmd string) func(err error) {
 	return traceEnd(t, time.Now())
 }
 
-// traceExec logs an invocation of the ssh binary: the argv as a shell
-// would take it, its last ncmd arguments (the remote command) masked and
-// shortened. It returns the function that logs how it ended.
+// traceExec logs an invocation of the ssh binary: the program and its
+// options as a shell would take them, then, after `$`, the last ncmd
+// arguments as the remote shell receives them (ssh joins them with
+// blanks), masked and shortened. It returns the function that logs how
+// it ended.
 func traceExec(t Target, what, binary string, argv []string, ncmd int) func(err error) {
 	ncmd = min(ncmd, len(argv))
-	words := make([]string, 0, len(argv)+1)
+	words := make([]string, 0, len(argv)+2)
 	words = append(words, shellWord(binary))
 	for _, a := range argv[:len(argv)-ncmd] {
 		words = append(words, shellWord(a))
 	}
 	if ncmd > 0 {
-		cmd := make([]string, ncmd)
-		for i, a := range argv[len(argv)-ncmd:] {
-			cmd[i] = shellWord(a)
-		}
-		words = append(words, shown(strings.Join(cmd, " ")))
+		words = append(words, "$", shown(strings.Join(argv[len(argv)-ncmd:], " ")))
 	}
 	log.Debugf("ssh: %s: exec %s", what, strings.Join(words, " "))
 	return traceEnd(t, time.Now())

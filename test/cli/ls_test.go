@@ -94,6 +94,10 @@ func TestLsFilters(t *testing.T) {
 		{[]string{"state=Starting"}, ""},
 		{[]string{"state=Error"}, ""},
 		{[]string{"state=Timeout"}, ""},
+		{[]string{"state=None"}, ""},
+		{[]string{"state=none"}, ""},
+		{[]string{"state=Sleeping"}, ""},
+		{[]string{"state="}, ""},
 		{[]string{"state=Stopped", "state=Running"}, all},
 		{[]string{"name=testmachine2"}, "testmachine2\n"},
 		{[]string{"name=^t.*e[3-5]"}, "testmachine3\ntestmachine4\ntestmachine5\n"},
@@ -138,10 +142,9 @@ func TestLsFilterErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"ls", "--filter", "foo"}, `Unsupported filter syntax "foo"`},
+		{[]string{"ls", "--filter", "foo"}, "Unsupported filter syntax"},
 		{[]string{"ls", "--filter", "foo=bar"}, "Unsupported filter key 'foo'"},
-		{[]string{"ls", "--filter", "name=["}, `Invalid name filter "["`},
-		{[]string{"ls", "--filter", "state=Sleeping"}, `Unsupported state "Sleeping"`},
+		{[]string{"ls", "--filter", "name=["}, "error parsing regexp: missing closing ]: `[`"},
 		{[]string{"ls", "--filter", "driver=none", "--filter", "bad"}, "Unsupported filter syntax"},
 		{[]string{"ls", "--format", "{{.Name"}, "template parsing error"},
 		{[]string{"ls", "--format", "{{.Nope}}"}, "Nope"},
@@ -155,6 +158,9 @@ func TestLsFilterErrors(t *testing.T) {
 			assert.Contains(t, m.fails(tt.args...), tt.want)
 		})
 	}
+	m.t = t
+	assert.Equal(t, "Unsupported filter syntax", m.fails("ls", "--filter", "foo"), "the original's text is the whole first line")
+	assert.Equal(t, "Unsupported filter key 'foo'", m.fails("ls", "--filter", "foo=bar"))
 }
 
 func TestLsFormat(t *testing.T) {

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -54,7 +55,9 @@ var (
 		install: "DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300",
 		refresh: "apt-get update -q",
 		stale:   "! ls /var/lib/apt/lists 2>/dev/null | grep -q _Packages",
-		upgrade: "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 --only-upgrade",
+		// A changed conffile keeps the local version instead of asking
+		// (there is no terminal to answer on).
+		upgrade: "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --only-upgrade",
 		owner:   `dpkg-query -S "$1" | cut -d: -f1`,
 	}
 	dnf = &pkgManager{
@@ -328,4 +331,26 @@ func (d *Distro) installMethod(configured string) (string, error) {
 		return configured, nil
 	}
 	return "", fmt.Errorf("unknown engine install method %q (want script, package or none)", configured)
+}
+
+// upgradeMethod is how Docker is upgraded: the way it got onto the host.
+// A dockerd owned by the distribution's own Docker package (docker.io on
+// Debian and Ubuntu, moby-engine on Fedora, docker elsewhere: machine-os,
+// a host that had it preinstalled) came from the package manager and is
+// upgraded through it, unless the method is none; running get.docker.com
+// there would replace the distribution's Docker with docker-ce. Otherwise
+// the configured method decides: package upgrades whichever packages own
+// dockerd and docker (docker-ce from Docker's apt repository included),
+// script (the default on most distributions) re-runs the install script,
+// which is how docker-ce from download.docker.com got there. owners are
+// the packages that own dockerd (probe.DockerdPackages).
+func (d *Distro) upgradeMethod(configured string, owners []string) (string, error) {
+	method, err := d.installMethod(configured)
+	if err != nil || method == MethodNone {
+		return method, err
+	}
+	if d.pm != nil && d.dockerPkg != "" && slices.Contains(owners, d.dockerPkg) {
+		return MethodPackage, nil
+	}
+	return method, nil
 }

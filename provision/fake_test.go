@@ -48,6 +48,8 @@ type fakeHost struct {
 	hostsOK     bool
 	dockerd     string
 	docker      string
+	// dockerdPkgs are the packages the probe reports as owning dockerd.
+	dockerdPkgs []string
 	tools       []string
 	active      string
 	enabled     string
@@ -158,7 +160,11 @@ func (f *fakeHost) probeOutput() string {
 	if f.hostsOK {
 		b.WriteString("present\n")
 	}
-	fmt.Fprintf(&b, "@@dockerd\n%s\n@@docker\n%s\n@@tools\n%s\n", f.dockerd, f.docker, strings.Join(f.tools, "\n"))
+	fmt.Fprintf(&b, "@@dockerd\n%s\n@@dockerd-pkg\n", f.dockerd)
+	for _, p := range f.dockerdPkgs {
+		b.WriteString(p + "\n")
+	}
+	fmt.Fprintf(&b, "@@docker\n%s\n@@tools\n%s\n", f.docker, strings.Join(f.tools, "\n"))
 	b.WriteString("@@service\n")
 	if slicesContains(f.tools, "systemctl") {
 		fmt.Fprintf(&b, "active=%s\nenabled=%s\n", f.active, f.enabled)

@@ -66,6 +66,13 @@ func TestIntegrationNspawnDebian(t *testing.T) {
 		return res
 	}
 
+	// The probe names the package that owns dockerd (upgrade follows it).
+	out, err := th.Run(probeScript(e.h.Name))
+	require.NoError(t, err)
+	p, err := parseProbe(out)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"docker.io"}, p.DockerdPackages)
+
 	res := run(OpProvision)
 	assert.Equal(t, "debian", res.Provisioner)
 	assert.Equal(t, "/usr/sbin/dockerd", res.DockerdPath)
@@ -73,7 +80,7 @@ func TestIntegrationNspawnDebian(t *testing.T) {
 	assert.True(t, res.Restarted)
 	assert.Equal(t, 2, res.Commands)
 
-	out, err := th.Run("hostname; systemctl is-enabled docker; ps -o args= -C dockerd; stat -c %a /etc/docker/server-key.pem")
+	out, err = th.Run("hostname; systemctl is-enabled docker; ps -o args= -C dockerd; stat -c %a /etc/docker/server-key.pem")
 	require.NoError(t, err)
 	assert.Contains(t, out, "provision-it\nenabled\n")
 	assert.Contains(t, out, "/usr/sbin/dockerd -H tcp://0.0.0.0:2376 -H unix:///var/run/docker.sock --tlsverify")

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -26,16 +27,20 @@ type probe struct {
 	EtcHostname  string
 	HostsHasName bool
 	Dockerd      string // "" = not installed
-	Docker       string
-	Tools        tools
-	Active       string // systemctl is-active docker
-	Enabled      string // systemctl is-enabled docker
-	Sums         map[string]string
+	// DockerdPackages are the packages that own dockerd (e.g. docker.io
+	// or docker-ce); empty when no package does or the host has no
+	// dpkg, rpm or pacman.
+	DockerdPackages []string
+	Docker          string
+	Tools           tools
+	Active          string // systemctl is-active docker
+	Enabled         string // systemctl is-enabled docker
+	Sums            map[string]string
 }
 
-// probeScript gathers os-release, hostname, Docker binaries, helper
-// tools, service state and the hashes of the managed files in one round
-// trip. It only reads.
+// probeScript gathers os-release, hostname, Docker binaries and the
+// packages that own dockerd, helper tools, service state and the hashes
+// of the managed files in one round trip. It only reads.
 func probeScript(machine string) string {
 	files := make([]string, len(probedFiles))
 	for i, f := range probedFiles {
@@ -43,6 +48,7 @@ func probeScript(machine string) string {
 	}
 	return strings.Join([]string{
 		dockerdPathFunc,
+		dockerdOwnerFunc,
 		"echo @@os-release",
 		"cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null",
 		"echo",
@@ -54,7 +60,9 @@ func probeScript(machine string) string {
 		"echo @@hosts",
 		"grep -qE " + shellQuote(hostsPattern(machine)) + " /etc/hosts 2>/dev/null && echo present",
 		"echo @@dockerd",
-		"dockerd_path",
+		`dockerd=$(dockerd_path) && echo "$dockerd"`,
+		"echo @@dockerd-pkg",
+		`[ -z "$dockerd" ] || dockerd_owner "$dockerd"`,
 		"echo @@docker",
 		"command -v docker 2>/dev/null",
 		"echo @@tools",
@@ -104,6 +112,11 @@ func parseProbe(out string) (*probe, error) {
 		Docker:       first("docker"),
 		Tools:        tools{},
 		Sums:         map[string]string{},
+	}
+	for _, l := range sections["dockerd-pkg"] {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(p.DockerdPackages, l) {
+			p.DockerdPackages = append(p.DockerdPackages, l)
+		}
 	}
 	for _, l := range sections["tools"] {
 		if l = strings.TrimSpace(l); l != "" {

@@ -691,13 +691,16 @@ func (s *session) upgrade() error {
 	if err := validateEngine(s.eo); err != nil {
 		return err
 	}
-	method, err := s.d.installMethod(s.eo.InstallMethod)
+	// The way Docker got there: the package manager when the
+	// distribution's Docker package owns dockerd, whatever the method.
+	method, err := s.d.upgradeMethod(s.eo.InstallMethod, s.p.DockerdPackages)
 	if err != nil {
 		return err
 	}
 	if method == MethodNone {
 		return fmt.Errorf("%w: the engine install method is %q, so Docker is managed outside docker-machine; upgrade it on the host", ErrUpgradeNotSupported, MethodNone)
 	}
+	log.Debugf("provision: upgrading Docker by %s (install method %q, dockerd owned by %q)", method, s.eo.InstallMethod, s.p.DockerdPackages)
 	if err := s.endpoint(); err != nil {
 		return err
 	}

@@ -539,27 +539,40 @@ func TestRegenerateCerts(t *testing.T) {
 }
 
 func TestUpgrade(t *testing.T) {
-	provisioned := func(t *testing.T, fx, dockerd string) *testEnv {
+	provisioned := func(t *testing.T, fx, dockerd string, owners ...string) *testEnv {
 		e := newEnv(t, fixture(t, fx))
 		e.fake.dockerd = dockerd
+		e.fake.dockerdPkgs = owners
 		e.fake.docker = "/usr/bin/docker"
 		e.fake.active = "inactive"
 		_, err := e.run(OpProvision)
 		require.NoError(t, err)
 		return e
 	}
+	const aptUpgrade = "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --only-upgrade $pkgs\n"
+	// upgradeScriptRan returns the one upgrade script the host received.
+	upgradeScriptRan := func(t *testing.T, e *testEnv) string {
+		t.Helper()
+		up := e.fake.scriptsMatching(dockerdMarker)
+		require.Len(t, up, 1)
+		return up[0]
+	}
+	requirePackageUpgrade := func(t *testing.T, script string) {
+		t.Helper()
+		assert.Contains(t, script, "owner() { dpkg-query -S \"$1\" | cut -d: -f1; }\n")
+		assert.Contains(t, script, aptUpgrade)
+		assert.NotContains(t, script, "get.docker.com")
+		assert.NotContains(t, script, "curl")
+	}
 
-	t.Run("debian package: upgrade the owning packages, restart", func(t *testing.T) {
-		e := provisioned(t, "debian-12", "/usr/sbin/dockerd")
+	t.Run("package method: upgrade the owning packages, restart", func(t *testing.T) {
+		e := provisioned(t, "debian-12", "/usr/sbin/dockerd", "docker.io")
 		e.h.HostOptions.EngineOptions.InstallMethod = MethodPackage
 		e.fake.installPath = "/usr/sbin/dockerd"
 		res, err := e.run(OpUpgrade)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"Detecting the provisioner...", "Upgrading docker...", "Restarting docker..."}, e.infoLines())
-		up := e.fake.scriptsMatching(dockerdMarker)
-		require.Len(t, up, 1)
-		assert.Contains(t, up[0], "owner() { dpkg-query -S \"$1\" | cut -d: -f1; }\n")
-		assert.Contains(t, up[0], "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 --only-upgrade $pkgs\n")
+		requirePackageUpgrade(t, upgradeScriptRan(t, e))
 		assert.Equal(t, 3, res.Commands)
 		assert.True(t, res.UpgradedDocker)
 		assert.True(t, res.Restarted)
@@ -568,32 +581,84 @@ func TestUpgrade(t *testing.T) {
 		assert.Equal(t, []string{"connect", "detect", "upgrade", "docker-config", "tls-wait"}, phaseNames(res))
 	})
 
-	t.Run("script: rerun the install script; a moved dockerd rewrites the drop-in", func(t *testing.T) {
-		e := provisioned(t, "debian-12", "/usr/sbin/dockerd")
+	// The default method is script on Debian, but a dockerd of Debian's
+	// docker.io (machine-os, a host that had it preinstalled) came from
+	// the package manager: get.docker.com would swap it for docker-ce.
+	for _, method := range []string{"", MethodScript} {
+		t.Run(fmt.Sprintf("method %q, dockerd from docker.io: package manager", method), func(t *testing.T) {
+			e := provisioned(t, "debian-12", "/usr/sbin/dockerd", "docker.io")
+			e.h.HostOptions.EngineOptions.InstallMethod = method
+			e.fake.installPath = "/usr/sbin/dockerd"
+			res, err := e.run(OpUpgrade)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"Detecting the provisioner...", "Upgrading docker...", "Restarting docker..."}, e.infoLines())
+			requirePackageUpgrade(t, upgradeScriptRan(t, e))
+			assert.Equal(t, 3, res.Commands, "the ownership came with the probe")
+			assert.True(t, res.UpgradedDocker)
+			assert.True(t, res.Restarted)
+		})
+	}
+
+	t.Run("ubuntu, docker.io: package manager", func(t *testing.T) {
+		e := provisioned(t, "ubuntu-24.04", "/usr/sbin/dockerd", "docker.io")
+		e.fake.installPath = "/usr/sbin/dockerd"
+		_, err := e.run(OpUpgrade)
+		require.NoError(t, err)
+		requirePackageUpgrade(t, upgradeScriptRan(t, e))
+	})
+
+	t.Run("fedora, moby-engine: package manager", func(t *testing.T) {
+		e := provisioned(t, "fedora-40", "/usr/bin/dockerd", "moby-engine")
+		_, err := e.run(OpUpgrade)
+		require.NoError(t, err)
+		up := upgradeScriptRan(t, e)
+		assert.Contains(t, up, "dnf upgrade -y --refresh $pkgs\n")
+		assert.NotContains(t, up, "get.docker.com")
+	})
+
+	t.Run("docker-ce from the install script: rerun the script", func(t *testing.T) {
+		e := provisioned(t, "debian-12", "/usr/bin/dockerd", "docker-ce")
+		res, err := e.run(OpUpgrade)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"Detecting the provisioner...", "Upgrading docker...", "Restarting docker..."}, e.infoLines())
+		up := upgradeScriptRan(t, e)
+		assert.Contains(t, up, "curl -fsSL --show-error https://get.docker.com")
+		assert.NotContains(t, up, "--only-upgrade")
+		assert.True(t, res.UpgradedDocker)
+		assert.Empty(t, res.Written, "same dockerd: the drop-in is unchanged")
+	})
+
+	t.Run("docker-ce with the package method: upgrade docker-ce's packages", func(t *testing.T) {
+		e := provisioned(t, "debian-12", "/usr/bin/dockerd", "docker-ce")
+		e.h.HostOptions.EngineOptions.InstallMethod = MethodPackage
+		_, err := e.run(OpUpgrade)
+		require.NoError(t, err)
+		requirePackageUpgrade(t, upgradeScriptRan(t, e))
+	})
+
+	t.Run("no owning package: rerun the script; a moved dockerd rewrites the drop-in", func(t *testing.T) {
+		e := provisioned(t, "debian-12", "/usr/local/bin/dockerd")
 		e.fake.installPath = "/usr/bin/dockerd"
 		res, err := e.run(OpUpgrade)
 		require.NoError(t, err)
-		up := e.fake.scriptsMatching(dockerdMarker)
-		require.Len(t, up, 1)
-		assert.Contains(t, up[0], "curl -fsSL --show-error https://get.docker.com")
+		assert.Contains(t, upgradeScriptRan(t, e), "curl -fsSL --show-error https://get.docker.com")
 		assert.Equal(t, []string{dropInPath}, res.Written)
 		assert.Contains(t, string(e.fake.files[dropInPath]), "ExecStart=/usr/bin/dockerd ")
 		assert.Equal(t, 1, e.fake.reloads)
 	})
 
-	t.Run("fedora package", func(t *testing.T) {
+	t.Run("fedora package method", func(t *testing.T) {
 		e := provisioned(t, "fedora-40", "/usr/bin/dockerd")
 		e.h.HostOptions.EngineOptions.InstallMethod = MethodPackage
 		_, err := e.run(OpUpgrade)
 		require.NoError(t, err)
-		up := e.fake.scriptsMatching(dockerdMarker)
-		require.Len(t, up, 1)
-		assert.Contains(t, up[0], "dnf upgrade -y --refresh $pkgs\n")
-		assert.Contains(t, up[0], `rpm -qf --qf '%{NAME}\n' "$1"`)
+		up := upgradeScriptRan(t, e)
+		assert.Contains(t, up, "dnf upgrade -y --refresh $pkgs\n")
+		assert.Contains(t, up, `rpm -qf --qf '%{NAME}\n' "$1"`)
 	})
 
-	t.Run("none refuses", func(t *testing.T) {
-		e := provisioned(t, "debian-12", "/usr/sbin/dockerd")
+	t.Run("none refuses, whoever owns dockerd", func(t *testing.T) {
+		e := provisioned(t, "debian-12", "/usr/sbin/dockerd", "docker.io")
 		e.h.HostOptions.EngineOptions.InstallMethod = MethodNone
 		res, err := e.run(OpUpgrade)
 		require.ErrorIs(t, err, ErrUpgradeNotSupported)
@@ -615,6 +680,83 @@ func TestUpgrade(t *testing.T) {
 		_, err := e.run(OpUpgrade)
 		require.EqualError(t, err, `Error upgrading Docker: Docker is not installed on "m1"; run "docker-machine provision m1" to install it`)
 	})
+}
+
+func TestUpgradeMethod(t *testing.T) {
+	for _, tc := range []struct {
+		fx, configured string
+		owners         []string
+		want           string
+	}{
+		{"debian-12", "", nil, MethodScript},
+		{"debian-12", "", []string{"docker-ce"}, MethodScript},
+		{"debian-12", "", []string{"docker.io"}, MethodPackage},
+		{"debian-12", MethodScript, []string{"docker.io"}, MethodPackage},
+		{"debian-12", MethodPackage, []string{"docker-ce"}, MethodPackage},
+		{"debian-12", MethodNone, []string{"docker.io"}, MethodNone},
+		{"ubuntu-24.04", "", []string{"docker.io"}, MethodPackage},
+		{"fedora-40", "", []string{"moby-engine"}, MethodPackage},
+		{"fedora-40", "", []string{"docker-ce"}, MethodScript},
+		{"rhel-9", "", []string{"docker-ce"}, MethodScript}, // no distribution package
+		{"arch", "", nil, MethodPackage},                    // package by default
+		{"arch", MethodScript, []string{"docker"}, MethodPackage},
+	} {
+		d := mustDetect(t, fixture(t, tc.fx))
+		got, err := d.upgradeMethod(tc.configured, tc.owners)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%s, method %q, owners %q", tc.fx, tc.configured, tc.owners)
+	}
+	_, err := mustDetect(t, fixture(t, "debian-12")).upgradeMethod("snap", []string{"docker.io"})
+	assert.ErrorContains(t, err, `unknown engine install method "snap"`)
+}
+
+// TestDockerdOwnerFunc runs the probe's ownership check with the real sh
+// over dpkg file lists in a temporary directory: docker.io's and
+// docker-ce's lists, a multi-arch list name, a path reached through a
+// merged-/usr symlink, and a dockerd no package owns.
+func TestDockerdOwnerFunc(t *testing.T) {
+	root := t.TempDir()
+	info := filepath.Join(root, "info")
+	require.NoError(t, os.MkdirAll(info, 0o755))
+	usr := filepath.Join(root, "usr")
+	for _, d := range []string{"usr/sbin", "usr/bin", "usr/local/bin"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, d), 0o755))
+	}
+	require.NoError(t, os.Symlink("usr/sbin", filepath.Join(root, "sbin")))
+	lists := map[string]string{
+		"docker.io.list":       "/.\n" + usr + "/sbin\n" + usr + "/sbin/dockerd\n" + usr + "/bin/docker\n",
+		"docker-ce:amd64.list": usr + "/bin/dockerd\n",
+		"docker-ce-cli.list":   usr + "/bin/docker-cli-only\n",
+		"openssh-client.list":  usr + "/local/bin/dockerd\n", // not a Docker package: never read
+	}
+	for n, c := range lists {
+		require.NoError(t, os.WriteFile(filepath.Join(info, n), []byte(c), 0o644))
+	}
+	fn := strings.ReplaceAll(dockerdOwnerFunc, "/var/lib/dpkg/info", info)
+	require.NotEqual(t, dockerdOwnerFunc, fn)
+	owner := func(p string) string {
+		out, err := exec.Command("sh", "-c", fn+"\ndockerd_owner \"$1\"", "sh", p).CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	assert.Equal(t, "docker.io", owner(usr+"/sbin/dockerd"))
+	assert.Equal(t, "docker.io", owner(filepath.Join(root, "sbin", "dockerd")), "through the /sbin symlink")
+	assert.Equal(t, "docker-ce", owner(usr+"/bin/dockerd"), "multi-arch list name")
+	assert.Equal(t, "", owner(usr+"/local/bin/dockerd"))
+}
+
+func TestParseProbeDockerdPackages(t *testing.T) {
+	f := newFakeHost(t, fixture(t, "debian-12"))
+	f.dockerd = "/usr/sbin/dockerd"
+	f.dockerdPkgs = []string{"docker.io", "docker.io", "docker-ce"}
+	p, err := parseProbe(f.probeOutput())
+	require.NoError(t, err)
+	assert.Equal(t, "/usr/sbin/dockerd", p.Dockerd)
+	assert.Equal(t, []string{"docker.io", "docker-ce"}, p.DockerdPackages)
+	f.dockerdPkgs = nil
+	p, err = parseProbe(f.probeOutput())
+	require.NoError(t, err)
+	assert.Empty(t, p.DockerdPackages)
 }
 
 // TestTimingAndReport: phases are logged as debug lines and handed to

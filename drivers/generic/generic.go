@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
@@ -72,13 +74,15 @@ func (d *Driver) SetConfigFromFlags(o drivers.DriverOptions) error {
 	if d.IPAddress == "" {
 		return errors.New("generic driver requires the --generic-ip-address option")
 	}
-	if d.SSHPort <= 0 || d.SSHPort > 65535 {
+	// 0 means the default port 22, as in the original.
+	if d.SSHPort < 0 || d.SSHPort > 65535 {
 		return fmt.Errorf("--generic-ssh-port %d is not a TCP port", d.SSHPort)
 	}
 	if d.EnginePort <= 0 || d.EnginePort > 65535 {
 		return fmt.Errorf("--generic-engine-port %d is not a TCP port", d.EnginePort)
 	}
-	d.SetSwarmConfigFromFlags(o)
+	// Unlike VM drivers the original's generic driver recorded no swarm
+	// fields (SwarmHost stays ""); neither do we.
 	return nil
 }
 
@@ -100,7 +104,7 @@ func (d *Driver) Create() error {
 		return nil
 	}
 	log.Infof("(%s) Importing SSH key...", d.MachineName)
-	dst := d.ResolveStorePath("id_rsa")
+	dst := d.ResolveStorePath(importedKeyName(d.SSHKey))
 	if err := fsutil.CopyFile(d.SSHKey, dst, 0o600); err != nil {
 		return fmt.Errorf("unable to copy ssh key: %w", err)
 	}
@@ -111,6 +115,23 @@ func (d *Driver) Create() error {
 	}
 	d.SSHKeyPath = dst
 	return nil
+}
+
+// storeFiles are the names a machine directory uses for its own files.
+var storeFiles = map[string]bool{
+	"config.json": true, "config.json.bak": true, "known_hosts": true,
+	"ca.pem": true, "cert.pem": true, "key.pem": true, "server.pem": true, "server-key.pem": true,
+}
+
+// importedKeyName is the file name an imported key gets in the machine
+// directory: its own base name, as the original kept it (id_ed25519,
+// mykey…), unless that would clash with the machine's own files.
+func importedKeyName(src string) string {
+	name := filepath.Base(src)
+	if storeFiles[name] || storeFiles[strings.TrimSuffix(name, ".pub")] || strings.HasPrefix(name, ".") || name == string(filepath.Separator) {
+		return "id_rsa"
+	}
+	return name
 }
 
 // GetSSHHostname is the host address.

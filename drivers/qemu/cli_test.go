@@ -17,8 +17,10 @@ import (
 
 // TestCLICreateMachineOS runs the built docker-machine end to end on one
 // machine-os VM: two creates at once (distinct addresses), ip/url/env,
-// docker over TLS, kill, stop (ls shows Stopped), start (same address and
-// certificates, docker works again), restart, rm (no process, no files).
+// docker over TLS, the SSH user's PATH, upgrade (through apt), kill, stop
+// (ls shows Stopped), start (same address and certificates, docker works
+// again), restart, rm (no process, no files). start and restart get an
+// extra pipe, which must see EOF when they exit.
 func TestCLICreateMachineOS(t *testing.T) {
 	requireVMHost(t)
 	image := machineOSImage(t)
@@ -110,6 +112,30 @@ func TestCLICreateMachineOS(t *testing.T) {
 		t.Fatalf("busybox is needed to build the test image (apt-get install busybox-static): %v", err)
 	}
 
+	// machine-os gives the non-root SSH user the sbin directories, for
+	// commands and login shells alike.
+	out, err = dm("ssh", "e2e", "which", "dockerd")
+	require.NoError(t, err, out)
+	assert.Equal(t, "/usr/sbin/dockerd", out)
+	out, err = dm("ssh", "e2e", "--", "bash -lc 'command -v sysctl'")
+	require.NoError(t, err, out)
+	assert.Equal(t, "/usr/sbin/sysctl", out)
+
+	// machine-os's Docker is Debian's docker.io: upgrade goes through apt
+	// (the guest reaches deb.debian.org through slirp), not get.docker.com.
+	t0 = time.Now()
+	out, err = dm("--debug", "upgrade", "e2e")
+	t.Logf("upgrade took %s", time.Since(t0).Round(time.Millisecond))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "Upgrading docker...")
+	assert.Contains(t, out, "Restarting docker...")
+	assert.Contains(t, out, "upgrading Docker by package")
+	out, err = dm("ssh", "e2e", "--", "ls /var/lib/apt/lists | grep -c _Packages; dpkg-query -W -f '${Status}' docker.io")
+	require.NoError(t, err, out)
+	assert.Regexp(t, `^[1-9][0-9]*\ninstall ok installed$`, out, "apt-get update ran; docker.io is still installed")
+	ver, err := dockerRun("version", "--format", "{{.Server.Version}}")
+	require.NoError(t, err, ver)
+
 	serverBefore, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))
 	require.NoError(t, err)
 	out, err = dm("stop", "e2e")
@@ -118,21 +144,27 @@ func TestCLICreateMachineOS(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "e2e Stopped")
 
+	// start and restart with an extra pipe, as a test runner or $(...)
+	// passes one: EOF once the command exits, although the VM runs on.
+	env := append(os.Environ(), "MACHINE_STORAGE_PATH="+store)
 	t0 = time.Now()
-	out, err = dm("start", "e2e")
-	require.NoError(t, err, out)
+	run := runWithExtraPipe(t, env, bin, "start", "e2e")
+	require.NoError(t, run.err, run.out)
 	t.Logf("start took %s", time.Since(t0).Round(time.Millisecond))
+	assert.True(t, run.eof, "start: the caller's pipe saw no EOF")
+	assert.NotZero(t, vmPID(t, filepath.Join(store, "machines", "e2e")), "the VM runs after start exited")
 	ip2, _ := dm("ip", "e2e")
 	assert.Equal(t, ip, ip2, "same address after start")
 	// start returns once Docker answers over TLS, with the same certificates.
-	ver, err := dockerRun("version", "--format", "{{.Server.Version}}")
+	ver, err = dockerRun("version", "--format", "{{.Server.Version}}")
 	require.NoError(t, err, ver)
 	serverAfter, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))
 	require.NoError(t, err)
 	assert.Equal(t, string(serverBefore), string(serverAfter), "start must keep the certificates")
 
-	out, err = dm("restart", "e2e")
-	require.NoError(t, err, out)
+	run = runWithExtraPipe(t, env, bin, "restart", "e2e")
+	require.NoError(t, run.err, run.out)
+	assert.True(t, run.eof, "restart: the caller's pipe saw no EOF")
 	ver, err = dockerRun("version", "--format", "{{.Server.Version}}")
 	require.NoError(t, err, ver)
 

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"net"
 	"os"
@@ -24,6 +25,39 @@ func serverCert(t *testing.T, s *store, name string) *x509.Certificate {
 	c, err := x509.ParseCertificate(block.Bytes)
 	require.NoError(t, err)
 	return c
+}
+
+// assertTrace checks a -D trace of an operation over SSH: the remote
+// commands with their exit status, the phases with their durations, and
+// none of the machine's certificates or keys, neither as PEM nor as the
+// base64 provisioning sends.
+func assertTrace(t *testing.T, s *store, name, trace string) {
+	t.Helper()
+	assert.Contains(t, trace, "ssh: running probe (")
+	assert.Regexp(t, `(?m)^ssh: \S+@\S+ -> exit 0 in \S+$`, trace)
+	assert.Regexp(t, `(?m)^ssh: (command: exec \S*ssh .* \$ |\S+ \(native\) \$ )(sudo -n )?sh -c '`, trace)
+	for _, p := range []string{"connect", "detect", "certs", "docker-config", "tls-wait"} {
+		assert.Regexp(t, `(?m)^timing: `+p+` \S+$`, trace)
+	}
+	assert.Regexp(t, `(?m)^http: GET https://\S+/_ping -> 200 OK in \S+$`, trace)
+	dir := filepath.Join(s.path, "machines", name)
+	for _, f := range []string{"ca.pem", "server.pem", "server-key.pem", "key.pem"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		secrets := []string{base64.StdEncoding.EncodeToString(b)}
+		for _, l := range strings.Split(string(b), "\n") {
+			if len(l) >= 40 && !strings.HasPrefix(l, "-----") {
+				secrets = append(secrets, l)
+			}
+		}
+		for _, sec := range secrets {
+			for i := 0; i+40 <= len(sec); i += 20 {
+				if !assert.NotContains(t, trace, sec[i:i+40], "%s leaked into the trace", f) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // TestGenericDockerPreinstalled is the main end-to-end path on an nspawn
@@ -144,7 +178,9 @@ docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexC
 		pid1, err := h.Run("pidof dockerd")
 		require.NoError(t, err)
 		s.mustDM("provision", "dm1")
-		s.mustDM("provision", "dm1")
+		r := s.dm("-D", "provision", "dm1")
+		require.Equal(t, 0, r.code, r.String())
+		assertTrace(t, s, "dm1", r.stderr)
 		pid2, err := h.Run("pidof dockerd")
 		require.NoError(t, err)
 		assert.Equal(t, pid1, pid2, "an unchanged machine must not restart Docker")
@@ -153,7 +189,12 @@ docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexC
 
 	t.Run("regenerate-certs", func(t *testing.T) {
 		before := serverCert(t, s, "dm1")
-		out := s.mustDM("regenerate-certs", "-f", "dm1")
+		dbg := s.dm("--debug", "regenerate-certs", "-f", "dm1")
+		require.Equal(t, 0, dbg.code, dbg.String())
+		out := dbg.stdout
+		// The new certificate and key went over SSH: not in the trace.
+		assertTrace(t, s, "dm1", dbg.stderr)
+		assert.Contains(t, dbg.stderr, "ssh: running configure docker (")
 		assert.Contains(t, out, "Regenerating TLS certificates")
 		assert.NotContains(t, out, "Installing Docker")
 		after := serverCert(t, s, "dm1")

@@ -41,7 +41,7 @@ func (r *session) rm(ctx context.Context, cmd *cli.Command) error {
 			return nil
 		}
 	}
-	var errs, hints []string
+	var errs, forceable []string
 	for _, n := range names {
 		removed, err := r.removeOne(n, force)
 		if removed {
@@ -54,9 +54,8 @@ func (r *session) rm(ctx context.Context, cmd *cli.Command) error {
 			errs = append(errs, msg)
 			var ne *persist.ErrNotExist
 			if !errors.As(err, &ne) && !strings.Contains(msg, " rm -f") {
-				msg += fmt.Sprintf(" (use '%s rm -f %s' to remove the local configuration anyway)", r.appName, n)
+				forceable = append(forceable, n)
 			}
-			hints = append(hints, msg)
 		}
 	}
 	if len(errs) == 0 {
@@ -69,8 +68,11 @@ func (r *session) rm(ctx context.Context, cmd *cli.Command) error {
 		fmt.Fprintln(r.Stderr, msg)
 		return nil
 	}
-	// One line per machine; the rm -f hint only where it helps.
-	return errors.New(strings.Join(hints, "\n"))
+	// The original's lines first, one per machine; the hint after them.
+	if len(forceable) > 0 {
+		return withHint(errors.New(msg), fmt.Sprintf("Use '%s rm -f %s' to remove the local configuration anyway.", r.appName, strings.Join(forceable, " ")))
+	}
+	return errors.New(msg)
 }
 
 // removeOne removes one machine under its lock: the driver's resources

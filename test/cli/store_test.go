@@ -134,9 +134,9 @@ func TestOriginalStore(t *testing.T) {
 
 	// The virtualbox machine cannot be removed without -f (its driver is
 	// missing), and is removed with it; the others are unaffected.
-	_, line := m.failsPrinting(opts{}, "rm", "-y", "vbox")
-	assert.Contains(t, line, `Error removing host "vbox": Driver "virtualbox" not found`)
-	assert.Contains(t, line, "rm -f")
+	_, line, hints := m.failsHinting(opts{}, "rm", "-y", "vbox")
+	assert.Equal(t, `Error removing host "vbox": Driver "virtualbox" not found. Do you have the plugin binary accessible in your PATH?`, line)
+	assert.Equal(t, "Use 'docker-machine rm -f vbox' to remove the local configuration anyway.", hints)
 	assert.DirExists(t, m.machineDir("vbox"))
 	r = m.run("rm", "-f", "vbox")
 	assert.Equal(t, 0, r.code, r)
@@ -211,9 +211,9 @@ func TestBrokenMachines(t *testing.T) {
 
 	// rm without -f refuses with a hint; -f removes.
 	for _, n := range []string{"empty", "corrupt", "noconfig", "future"} {
-		_, line := m.failsPrinting(opts{}, "rm", "-y", n)
+		_, line, hints := m.failsHinting(opts{}, "rm", "-y", n)
 		assert.Contains(t, line, `Error removing host "`+n+`"`)
-		assert.Contains(t, line, "rm -f", n)
+		assert.Contains(t, line+hints, "rm -f", n)
 		assert.DirExists(t, m.machineDir(n))
 	}
 	r = m.run("rm", "-f", "empty", "corrupt", "noconfig", "future")

@@ -181,3 +181,24 @@ func TestCreateRmCyclesLeaveNothing(t *testing.T) {
 	m.ok("rm", "-y", "keep")
 	assert.Empty(t, machinesDirEntries(t, m))
 }
+
+// The original's error texts for a machine that is not running, as the
+// first line of stderr (spec 1.7, 3.4, 3.15, 3.18, 3.20): a generic
+// machine whose host does not answer counts as Stopped.
+func TestOriginalErrorTextsForAStoppedMachine(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	port := strconv.Itoa(closedPort(t))
+	m.failsPrinting(opts{}, "--ssh-timeout", "1s", "create", "--keep-on-failure", "-d", "generic",
+		"--generic-ip-address", "127.0.0.1", "--generic-ssh-port", port, "g")
+	assert.Equal(t, "Stopped\n", m.ok("status", "g").stdout)
+	assert.Equal(t, "Host is not running", m.fails("url", "g"))
+	assert.Equal(t, "Error checking TLS connection: Host is not running", m.fails("env", "g"))
+	assert.Equal(t, "Error running connection boilerplate: Host is not running", m.fails("config", "g"))
+	assert.Equal(t, `Error: Cannot run SSH command: Host "g" is not running`, m.fails("ssh", "g", "true"))
+	assert.Equal(t, `Machine "g" is already stopped.`, m.fails("stop", "g"))
+	assert.Equal(t, `Machine "g" is already stopped.`, m.fails("kill", "g"))
+	assert.Equal(t, "127.0.0.1\n", m.ok("ip", "g").stdout)
+	m.ok("rm", "-y", "g")
+	assert.Empty(t, machinesDirEntries(t, m))
+}

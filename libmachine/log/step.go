@@ -30,6 +30,8 @@ func Step(name string) (done func(err error) time.Duration) {
 	}
 }
 
+var oneLine = strings.NewReplacer("\r", `\r`, "\n", `\n`)
+
 // Duration formats d for trace lines: microseconds below a second,
 // milliseconds above, in time.ParseDuration syntax.
 func Duration(d time.Duration) string {
@@ -46,7 +48,9 @@ func Duration(d time.Duration) string {
 // longer recognised.
 func Shorten(s string, max int) string {
 	n := len(s)
-	s = strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
+	if strings.ContainsAny(s, "\r\n") {
+		s = oneLine.Replace(s)
+	}
 	if len(s) <= max {
 		return s
 	}

@@ -116,8 +116,8 @@ for n in 100 1000; do
   bench "ls-q-$n" "$n" ls -q
   bench "ls-state-$n" "$n" ls --filter state=Running
 done
-bench env-1000 1000 env m500
-bench config-1000 1000 config m500
+
+
 bench url-1000 1000 url m500
 bench version 100 version
 
@@ -160,8 +160,6 @@ rss_mib=$(awk -v k="$rss_kib" 'BEGIN{printf "%.1f", k/1024}')
   row "ls -q, 1000 machines" ls-q-1000
   row "ls --filter state=Running, 100" ls-state-100
   row "ls --filter state=Running, 1000" ls-state-1000
-  row "env (store of 1000)" env-1000 10
-  row "config (store of 1000)" config-1000
   row "url (store of 1000)" url-1000
   row "version" version
   echo

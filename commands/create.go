@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v3"
 
@@ -126,7 +127,7 @@ func helpRequested(argv []string) bool {
 	return false
 }
 
-var discoveryFormat = regexp.MustCompile(`^[^:]*://.*$`)
+var discoveryFormat = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^:]*://.*$`) })
 
 func (r *session) create(ctx context.Context, outer *cli.Command) error {
 	argv := outer.Args().Slice()
@@ -181,7 +182,7 @@ func (r *session) createMachine(ctx context.Context, cmd *cli.Command, driverNam
 	if err := host.ValidateName(name); err != nil {
 		return fmt.Errorf("Error creating machine: %w", err)
 	}
-	if d := cmd.String("swarm-discovery"); d != "" && !discoveryFormat.MatchString(d) {
+	if d := cmd.String("swarm-discovery"); d != "" && !discoveryFormat().MatchString(d) {
 		return fmt.Errorf("Error parsing swarm discovery: Swarm Discovery URL was in the wrong format: %s", d)
 	}
 	method := cmd.String("engine-install-method")

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/docker-machine-ng/machine/libmachine/engine"
 )
@@ -85,13 +86,13 @@ func (c daemonConfig) flagArgs() []string {
 	return a
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // validateEngine rejects options that cannot be rendered safely.
 func validateEngine(e engine.Options) error {
 	for _, kv := range e.Env {
 		k, _, ok := strings.Cut(kv, "=")
-		if !ok || !envName.MatchString(k) {
+		if !ok || !envName().MatchString(k) {
 			return fmt.Errorf("invalid --engine-env %q: want NAME=value", kv)
 		}
 	}
@@ -115,7 +116,7 @@ func validateEngine(e engine.Options) error {
 // characters are double-quoted with C escapes, which systemd undoes.
 func systemdArg(s string) string {
 	s = strings.NewReplacer("%", "%%", "$", "$$").Replace(s)
-	if s != "" && shellSafe.MatchString(s) {
+	if s != "" && shellSafe().MatchString(s) {
 		return s
 	}
 	return systemdQuote(s)

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=,@%+-]+$`)
+var shellSafe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_./:=,@%+-]+$`) })
 
 // shellQuote quotes s for a POSIX shell; words that need no quoting are
 // left alone so that scripts stay readable.
 func shellQuote(s string) string {
-	if shellSafe.MatchString(s) {
+	if shellSafe().MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -17,7 +17,7 @@ import (
 
 // TestCLICreateMachineOS runs the built docker-machine end to end on one
 // machine-os VM: two creates at once (distinct addresses), ip/url/env,
-// docker over TLS, the SSH user's PATH, upgrade (through apt), kill, stop
+// docker over TLS, the SSH user's PATH, kill, stop
 // (ls shows Stopped), start (same address and certificates, docker works
 // again), restart, rm (no process, no files). start and restart get an
 // extra pipe, which must see EOF when they exit.
@@ -121,20 +121,12 @@ func TestCLICreateMachineOS(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Equal(t, "/usr/sbin/sysctl", out)
 
-	// machine-os's Docker is Debian's docker.io: upgrade goes through apt
-	// (the guest reaches deb.debian.org through slirp), not get.docker.com.
-	t0 = time.Now()
-	out, err = dm("--debug", "upgrade", "e2e")
-	t.Logf("upgrade took %s", time.Since(t0).Round(time.Millisecond))
+	// machine-os's dockerd belongs to Debian's docker.io, so upgrade goes
+	// through apt (provision's tests and test/e2e run that upgrade; apt
+	// under TCG takes one to two minutes, too long for every run).
+	out, err = dm("ssh", "e2e", "--", "dpkg-query -S /usr/sbin/dockerd")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "Upgrading docker...")
-	assert.Contains(t, out, "Restarting docker...")
-	assert.Contains(t, out, "upgrading Docker by package")
-	out, err = dm("ssh", "e2e", "--", "ls /var/lib/apt/lists | grep -c _Packages; dpkg-query -W -f '${Status}' docker.io")
-	require.NoError(t, err, out)
-	assert.Regexp(t, `^[1-9][0-9]*\ninstall ok installed$`, out, "apt-get update ran; docker.io is still installed")
-	ver, err := dockerRun("version", "--format", "{{.Server.Version}}")
-	require.NoError(t, err, ver)
+	assert.Equal(t, "docker.io: /usr/sbin/dockerd", out)
 
 	serverBefore, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))
 	require.NoError(t, err)
@@ -156,7 +148,7 @@ func TestCLICreateMachineOS(t *testing.T) {
 	ip2, _ := dm("ip", "e2e")
 	assert.Equal(t, ip, ip2, "same address after start")
 	// start returns once Docker answers over TLS, with the same certificates.
-	ver, err = dockerRun("version", "--format", "{{.Server.Version}}")
+	ver, err := dockerRun("version", "--format", "{{.Server.Version}}")
 	require.NoError(t, err, ver)
 	serverAfter, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))
 	require.NoError(t, err)

@@ -56,7 +56,9 @@ func runWithExtraPipe(t *testing.T, env []string, bin string, args ...string) ex
 	out, err := os.CreateTemp(t.TempDir(), "out")
 	require.NoError(t, err)
 	defer out.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Bounds a hung command; real VMs under TCG on a loaded host take
+	// minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env

@@ -36,6 +36,12 @@ func Dial(ctx context.Context, cfg *tls.Config, u *url.URL) (*tls.Conn, error) {
 	}
 	conf := cfg.Clone()
 	conf.ServerName = u.Hostname()
+	if conf.CurvePreferences == nil {
+		// Classic key exchange only: these connections carry a liveness
+		// check or a version query, and the post-quantum hybrid's key
+		// generation would be most of the client's handshake work.
+		conf.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+	}
 	conn := tls.Client(raw, conf)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()

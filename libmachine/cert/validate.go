@@ -25,13 +25,21 @@ type Material struct {
 // within their validity, and the server certificate must name host (the
 // address the client will dial).
 func Validate(m Material, host string, now time.Time) error {
-	err := validate(m, host, now)
+	_, err := ValidClientTLS(m, host, now)
+	return err
+}
+
+// ValidClientTLS is Validate returning the client side of the mutual TLS
+// it checked (the CA as the only root, the client certificate), so a
+// caller that goes on to dial parses the files once.
+func ValidClientTLS(m Material, host string, now time.Time) (*tls.Config, error) {
+	cfg, err := validate(m, host, now)
 	result := "ok"
 	if err != nil {
 		result = "failed: " + err.Error()
 	}
 	log.Debugf("cert: checked %s for %s: %s", m.checked(), host, result)
-	return err
+	return cfg, err
 }
 
 // checked names the files Validate looks at.
@@ -46,37 +54,38 @@ func (m Material) checked() string {
 	return s + ", server certificate " + m.ServerCert
 }
 
-// validate is Validate without its trace line.
-func validate(m Material, host string, now time.Time) error {
+// validate is ValidClientTLS without its trace line.
+func validate(m Material, host string, now time.Time) (*tls.Config, error) {
 	ca, err := ReadCert(m.CACert)
 	if err != nil {
-		return fmt.Errorf("CA certificate: %w", err)
+		return nil, fmt.Errorf("CA certificate: %w", err)
 	}
 	if now.After(ca.NotAfter) {
-		return fmt.Errorf("the CA certificate %s expired on %s", m.CACert, ca.NotAfter.Format(time.DateOnly))
+		return nil, fmt.Errorf("the CA certificate %s expired on %s", m.CACert, ca.NotAfter.Format(time.DateOnly))
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	pair, err := tls.LoadX509KeyPair(m.ClientCert, m.ClientKey)
 	if err != nil {
-		return fmt.Errorf("client certificate: %w", err)
+		return nil, fmt.Errorf("client certificate: %w", err)
 	}
 	client, err := x509.ParseCertificate(pair.Certificate[0])
 	if err != nil {
-		return fmt.Errorf("client certificate: %w", err)
+		return nil, fmt.Errorf("client certificate: %w", err)
 	}
 	if _, err := client.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return fmt.Errorf("client certificate %s: %w", m.ClientCert, err)
+		return nil, fmt.Errorf("client certificate %s: %w", m.ClientCert, err)
 	}
+	cfg := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	if m.ServerCert == "" {
-		return nil
+		return cfg, nil
 	}
 	if _, err := os.Stat(m.ServerCert); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return cfg, nil
 	}
 	server, err := ReadCert(m.ServerCert)
 	if err != nil {
-		return fmt.Errorf("server certificate: %w", err)
+		return nil, fmt.Errorf("server certificate: %w", err)
 	}
 	name := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -84,7 +93,7 @@ func validate(m Material, host string, now time.Time) error {
 	}
 	_, err = server.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, DNSName: name, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	if err != nil {
-		return fmt.Errorf("server certificate %s: %w", m.ServerCert, err)
+		return nil, fmt.Errorf("server certificate %s: %w", m.ServerCert, err)
 	}
-	return nil
+	return cfg, nil
 }

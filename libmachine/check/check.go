@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/docker-machine-ng/machine/libmachine/auth"
 	"github.com/docker-machine-ng/machine/libmachine/cert"
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/log"
@@ -98,24 +97,20 @@ func verify(ctx context.Context, h *host.Host, rawURL string, o Options) error {
 	}
 	addr := u.Host
 	fail := func(err error) error { return &CertError{Host: addr, Machine: h.Name, Err: err} }
-	ao := &auth.Options{
-		CaCertPath:     filepath.Join(o.CertDir, "ca.pem"),
-		ClientCertPath: filepath.Join(o.CertDir, "cert.pem"),
-		ClientKeyPath:  filepath.Join(o.CertDir, "key.pem"),
+	m := cert.Material{
+		CACert:     filepath.Join(o.CertDir, "ca.pem"),
+		ClientCert: filepath.Join(o.CertDir, "cert.pem"),
+		ClientKey:  filepath.Join(o.CertDir, "key.pem"),
 	}
-	m := cert.Material{CACert: ao.CaCertPath, ClientCert: ao.ClientCertPath, ClientKey: ao.ClientKeyPath}
 	if h.HostOptions.AuthOptions != nil {
 		m.ServerCert = h.HostOptions.AuthOptions.ServerCertPath
 	}
-	if err := cert.Validate(m, addr, time.Now()); err != nil {
+	cfg, err := cert.ValidClientTLS(m, addr, time.Now())
+	if err != nil {
 		return fail(err)
 	}
 	if u.Scheme != "tcp" && u.Scheme != "https" || u.Hostname() == "" {
 		return fail(fmt.Errorf("cannot check a TLS connection to %q: not a tcp://HOST:PORT URL", rawURL))
-	}
-	cfg, err := cert.ClientTLS(ao)
-	if err != nil {
-		return fail(err)
 	}
 	timeout := o.Timeout
 	if timeout <= 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/docker-machine-ng/machine/libmachine/auth"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
@@ -42,7 +43,7 @@ type Options struct {
 	AuthOptions   *auth.Options
 }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9\-\.]*$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9\-\.]*$`) })
 
 // ErrInvalidHostname is the original's message for a bad machine name.
 var ErrInvalidHostname = errors.New("Invalid hostname specified. Allowed hostname chars are: 0-9a-zA-Z . -")
@@ -50,7 +51,7 @@ var ErrInvalidHostname = errors.New("Invalid hostname specified. Allowed hostnam
 // ValidateName checks a machine name; names become directory names and
 // hostnames, so only letters, digits, dots and dashes are allowed.
 func ValidateName(name string) error {
-	if !validName.MatchString(name) || name == "." || name == ".." {
+	if !validName().MatchString(name) || name == "." || name == ".." {
 		return ErrInvalidHostname
 	}
 	return nil

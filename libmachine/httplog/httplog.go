@@ -1,6 +1,6 @@
 // Package httplog puts HTTP requests into the debug trace: one line per
-// request with its method, URL (secrets masked by redact.String), status
-// or error, and duration:
+// request with its method, URL (secrets masked by redact.String, as in
+// every debug line), status or error, and duration:
 //
 //	http: GET https://10.0.0.5:2376/_ping -> 200 OK in 3.1ms
 //	http: GET https://10.0.0.5:2376/_ping -> error in 1.2ms: dial tcp 10.0.0.5:2376: connect: connection refused
@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/log"
-	"github.com/docker-machine-ng/machine/libmachine/redact"
 )
 
 // maxErrorShown bounds the error text of a trace line.
@@ -72,15 +71,17 @@ func Log(method, rawURL string, start time.Time, status string, err error) {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	u := redact.String(rawURL)
+	// Debugf masks the whole line, URL included.
 	switch {
 	case status != "" && err != nil:
-		log.Debugf("http: %s %s -> %s in %s: %s", method, u, status, d, log.Shorten(redact.String(err.Error()), maxErrorShown))
+		log.Debugf("http: %s %s -> %s in %s: %s", method, rawURL, status, d, errorText(err))
 	case status != "":
-		log.Debugf("http: %s %s -> %s in %s", method, u, status, d)
+		log.Debugf("http: %s %s -> %s in %s", method, rawURL, status, d)
 	case err != nil:
-		log.Debugf("http: %s %s -> error in %s: %s", method, u, d, log.Shorten(redact.String(err.Error()), maxErrorShown))
+		log.Debugf("http: %s %s -> error in %s: %s", method, rawURL, d, errorText(err))
 	default:
-		log.Debugf("http: %s %s -> no response in %s", method, u, d)
+		log.Debugf("http: %s %s -> no response in %s", method, rawURL, d)
 	}
 }
+
+func errorText(err error) string { return log.Shorten(err.Error(), maxErrorShown) }

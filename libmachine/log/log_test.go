@@ -123,4 +123,13 @@ func TestShorten(t *testing.T) {
 	assert.Equal(t, "abcde… (10 bytes)", Shorten("abcdefghij", 5))
 	assert.Equal(t, "ab… (7 bytes)", Shorten("abéxyz", 3), "not inside a character")
 	assert.Equal(t, "abcde", Shorten("abcde", 5))
+
+	// A secret across the cut is masked, not cut into an unrecognisable
+	// piece.
+	b64 := strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", 6)
+	got := Shorten(strings.Repeat(".", 250)+" "+b64+" tail", 300)
+	assert.Equal(t, strings.Repeat(".", 250)+" <redacted> tail", got)
+	got = Shorten(strings.Repeat(".", 290)+" "+b64+" "+strings.Repeat(".", 100), 300)
+	assert.Equal(t, strings.Repeat(".", 290)+" <redacted… (602 bytes)", got)
+	assert.NotContains(t, got, b64[:10])
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/docker-machine-ng/machine/libmachine/redact"
 )
 
 // maxErrorShown bounds the error text of a failed step's timing line; the
@@ -43,15 +45,18 @@ func Duration(d time.Duration) string {
 
 // Shorten makes s one trace line: newlines and carriage returns become
 // `\n` and `\r`, and what exceeds max bytes is cut (at a character
-// boundary) and replaced by `… (N bytes)`, N being the length of s. Mask
-// secrets before shortening: a cut can split a secret so that it is no
-// longer recognised.
+// boundary) and replaced by `… (N bytes)`, N being the length of s. A
+// text that is cut is masked by redact.String first, so the cut cannot
+// split a secret into pieces that are no longer recognised.
 func Shorten(s string, max int) string {
 	n := len(s)
 	if strings.ContainsAny(s, "\r\n") {
 		s = oneLine.Replace(s)
 	}
 	if len(s) <= max {
+		return s
+	}
+	if s = redact.String(s); len(s) <= max {
 		return s
 	}
 	cut := max

@@ -115,5 +115,5 @@ func (r *session) certPath(h *host.Host) string {
 // connectionURL returns the Docker URL of a machine once its daemon
 // answered a TLS handshake with the certificates the docker CLI will use.
 func (r *session) connectionURL(ctx context.Context, h *host.Host, useSwarm bool) (string, error) {
-	return check.Connection(ctx, h, check.Options{Swarm: useSwarm, CertDir: r.certPath(h)})
+	return check.Connection(ctx, h, check.Options{Swarm: useSwarm, CertDir: r.certPath(h), SessionFile: r.api.Store.TLSSessionPath(h.Name)})
 }

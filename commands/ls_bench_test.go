@@ -102,4 +102,6 @@ func benchmarkCommand(b *testing.B, n int, args ...string) {
 func BenchmarkLs100(b *testing.B)       { benchmarkCommand(b, 100, "ls") }
 func BenchmarkLs1000(b *testing.B)      { benchmarkCommand(b, 1000, "ls") }
 func BenchmarkLsQuiet1000(b *testing.B) { benchmarkCommand(b, 1000, "ls", "-q") }
-func BenchmarkEnv1000(b *testing.B)     { benchmarkCommand(b, 1000, "env", "m500") }
+
+// env and config also dial the daemon; bench/env.sh measures them.
+func BenchmarkURL1000(b *testing.B) { benchmarkCommand(b, 1000, "url", "m500") }

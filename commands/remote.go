@@ -67,7 +67,7 @@ func (r *session) connect(ctx context.Context, h *host.Host) (provision.Commande
 		c.Close()
 		return nil, nil, err
 	}
-	log.Debugf("timing: ssh-wait %s", time.Since(start))
+	log.Debugf("timing: ssh-wait %s", log.Duration(time.Since(start)))
 	return c, c, nil
 }
 

@@ -25,15 +25,20 @@ type Material struct {
 // within their validity, and the server certificate must name host (the
 // address the client will dial).
 func Validate(m Material, host string, now time.Time) error {
-	_, err := ValidClientTLS(m, host, now)
+	_, err := ValidClientTLS(m, host, now, false)
 	return err
 }
 
 // ValidClientTLS is Validate returning the client side of the mutual TLS
 // it checked (the CA as the only root, the client certificate), so a
 // caller that goes on to dial parses the files once.
-func ValidClientTLS(m Material, host string, now time.Time) (*tls.Config, error) {
-	cfg, err := validate(m, host, now)
+//
+// keyKnown skips parsing the private key (RSA key parsing is the costly
+// part of the check) when the caller knows this exact key already worked:
+// a TLS session obtained with it is about to be resumed. The key is then
+// parsed only if the server asks for the client certificate after all.
+func ValidClientTLS(m Material, host string, now time.Time, keyKnown bool) (*tls.Config, error) {
+	cfg, err := validate(m, host, now, keyKnown)
 	result := "ok"
 	if err != nil {
 		result = "failed: " + err.Error()
@@ -55,7 +60,7 @@ func (m Material) checked() string {
 }
 
 // validate is ValidClientTLS without its trace line.
-func validate(m Material, host string, now time.Time) (*tls.Config, error) {
+func validate(m Material, host string, now time.Time, keyKnown bool) (*tls.Config, error) {
 	ca, err := ReadCert(m.CACert)
 	if err != nil {
 		return nil, fmt.Errorf("CA certificate: %w", err)
@@ -65,18 +70,29 @@ func validate(m Material, host string, now time.Time) (*tls.Config, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	pair, err := tls.LoadX509KeyPair(m.ClientCert, m.ClientKey)
-	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
-	}
-	client, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	var client *x509.Certificate
+	if keyKnown {
+		if client, err = ReadCert(m.ClientCert); err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			pair, err := tls.LoadX509KeyPair(m.ClientCert, m.ClientKey)
+			return &pair, err
+		}
+	} else {
+		pair, err := tls.LoadX509KeyPair(m.ClientCert, m.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		if client, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
 	}
 	if _, err := client.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, fmt.Errorf("client certificate %s: %w", m.ClientCert, err)
 	}
-	cfg := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	if m.ServerCert == "" {
 		return cfg, nil
 	}

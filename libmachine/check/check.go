@@ -7,9 +7,13 @@
 package check
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,6 +62,10 @@ type Options struct {
 	CertDir string
 	// Timeout bounds the handshake; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// SessionFile, when set, keeps the daemon's TLS session ticket, so
+	// the next check resumes the session (no signatures on either side,
+	// no private key to parse) instead of a full handshake.
+	SessionFile string
 }
 
 // Connection returns the URL the docker CLI should use for h once the
@@ -105,9 +113,16 @@ func verify(ctx context.Context, h *host.Host, rawURL string, o Options) error {
 	if h.HostOptions.AuthOptions != nil {
 		m.ServerCert = h.HostOptions.AuthOptions.ServerCertPath
 	}
-	cfg, err := cert.ValidClientTLS(m, addr, time.Now())
+	var cache *cert.SessionCache
+	if o.SessionFile != "" {
+		cache = sessionCache(o.SessionFile, cert.DaemonAddr(u), m)
+	}
+	cfg, err := cert.ValidClientTLS(m, addr, time.Now(), cache != nil && cache.Has())
 	if err != nil {
 		return fail(err)
+	}
+	if cache != nil {
+		cfg.ClientSessionCache = cache
 	}
 	if u.Scheme != "tcp" && u.Scheme != "https" || u.Hostname() == "" {
 		return fail(fmt.Errorf("cannot check a TLS connection to %q: not a tcp://HOST:PORT URL", rawURL))
@@ -126,7 +141,46 @@ func verify(ctx context.Context, h *host.Host, rawURL string, o Options) error {
 		}
 		return fail(err)
 	}
-	conn.Close()
-	log.Debugf("timing: tls-check %s", time.Since(start))
+	defer conn.Close()
+	resumed := conn.ConnectionState().DidResume
+	if cache != nil && !resumed {
+		// TLS 1.3 session tickets arrive after the handshake: read them
+		// with the answer to a ping, briefly; the handshake already
+		// decided the check.
+		ping(conn, u.Host)
+	}
+	log.Debugf("timing: tls-check %s (resumed session: %t)", log.Duration(time.Since(start)), resumed)
 	return nil
+}
+
+// sessionCache is the session file for this address and exactly this
+// CA, client certificate and key.
+func sessionCache(path, addr string, m cert.Material) *cert.SessionCache {
+	var material [][]byte
+	for _, f := range []string{m.CACert, m.ClientCert, m.ClientKey} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			// The local check reports it.
+			return nil
+		}
+		material = append(material, b)
+	}
+	return cert.NewSessionCache(path, addr, material...)
+}
+
+// pingTimeout bounds the wait for the ticket-carrying answer.
+const pingTimeout = time.Second
+
+func ping(conn *tls.Conn, host string) {
+	conn.SetDeadline(time.Now().Add(pingTimeout))
+	if _, err := io.WriteString(conn, "GET /_ping HTTP/1.1\r\nHost: "+host+"\r\nUser-Agent: docker-machine\r\nConnection: close\r\n\r\n"); err != nil {
+		return
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		log.Debugf("tls: no answer to /_ping from %s: %v", host, err)
+		return
+	}
+	resp.Body.Close()
+	log.Debugf("tls: GET /_ping on %s: %s", host, resp.Status)
 }

@@ -55,6 +55,13 @@ func (s *Store) CertsDir() string { return filepath.Join(s.Root, "certs") }
 // MachineDir is the directory of one machine.
 func (s *Store) MachineDir(name string) string { return filepath.Join(s.MachinesDir(), name) }
 
+// TLSSessionPath is where the connection check keeps the TLS session of
+// a machine's daemon (<root>/cache/tls-sessions/<name>): a cache, never
+// needed, removed with the machine.
+func (s *Store) TLSSessionPath(name string) string {
+	return filepath.Join(s.Root, "cache", "tls-sessions", name)
+}
+
 func (s *Store) configPath(name string) string {
 	return filepath.Join(s.MachineDir(name), "config.json")
 }
@@ -233,5 +240,8 @@ func (s *Store) Remove(name string) error {
 		os.Remove(trash)
 		return fmt.Errorf("removing machine %q: %w", name, err)
 	}
+	// The session ticket is a cache; a later machine of the same name
+	// would not match its fingerprint anyway.
+	os.Remove(s.TLSSessionPath(name))
 	return os.RemoveAll(trash)
 }

@@ -25,6 +25,7 @@ package redact
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Mask replaces every secret String finds.
@@ -42,82 +43,86 @@ type rule struct {
 // longer key (client_secret, AWS_SECRET_ACCESS_KEY, X-Amz-Security-Token).
 const secretKey = `(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|signature)`
 
-var rules = []rule{
-	{
-		maybe: func(s string) bool { return strings.Contains(s, "-----BEGIN ") },
-		re:    regexp.MustCompile(`(?s)-----BEGIN ([A-Z0-9 ]{1,64})-----.*?(?:-----END [A-Z0-9 ]{1,64}-----|\z)`),
-		repl: func(m []string) string {
-			return "-----BEGIN " + m[1] + "-----" + Mask + "-----END " + m[1] + "-----"
+// rules are compiled on first use: most runs of the CLI mask nothing, and
+// compiling them all would cost every command about a millisecond.
+var rules = sync.OnceValue(func() []rule {
+	return []rule{
+		{
+			maybe: func(s string) bool { return strings.Contains(s, "-----BEGIN ") },
+			re:    regexp.MustCompile(`(?s)-----BEGIN ([A-Z0-9 ]{1,64})-----.*?(?:-----END [A-Z0-9 ]{1,64}-----|\z)`),
+			repl: func(m []string) string {
+				return "-----BEGIN " + m[1] + "-----" + Mask + "-----END " + m[1] + "-----"
+			},
 		},
-	},
-	{
-		maybe: func(s string) bool { return len(s) >= 120 },
-		re:    regexp.MustCompile(`[A-Za-z0-9+/]{120,}={0,2}`),
-		repl:  func([]string) string { return Mask },
-	},
-	{
-		maybe: func(s string) bool {
-			return strings.Contains(s, "AKIA") || strings.Contains(s, "ASIA") ||
-				strings.Contains(s, "gh") || strings.Contains(s, "gl") ||
-				strings.Contains(s, "dop_v1_") || strings.Contains(s, "GR1348941")
+		{
+			maybe: func(s string) bool { return len(s) >= 120 },
+			re:    regexp.MustCompile(`[A-Za-z0-9+/]{120,}={0,2}`),
+			repl:  func([]string) string { return Mask },
 		},
-		re:   regexp.MustCompile(`\b(?:(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|gl(?:pat|rt|dt|cbt|ptt|soat)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,}|dop_v1_[a-f0-9]{64})\b`),
-		repl: func([]string) string { return Mask },
-	},
-	{
-		maybe: func(s string) bool { return strings.Contains(s, "uthorization") || strings.Contains(s, "UTHORIZATION") },
-		re:    regexp.MustCompile(`(?i)(authorization:[ \t]*)((?:bearer|basic|token|digest|aws4-hmac-sha256)[ \t]+)?[^\s"']+`),
-		repl:  func(m []string) string { return m[1] + m[2] + Mask },
-	},
-	{
-		maybe: func(s string) bool { return strings.Contains(s, "://") && strings.Contains(s, "@") },
-		re:    regexp.MustCompile(`\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#@:'"]*)(:[^\s/?#@'"]*)?@`),
-		repl: func(m []string) string {
-			switch {
-			case m[3] != "":
-				return m[1] + m[2] + ":" + Mask + "@"
-			case strings.HasPrefix(strings.ToLower(m[1]), "http") && m[2] != "":
-				return m[1] + Mask + "@"
-			}
-			return m[0]
+		{
+			maybe: func(s string) bool {
+				return strings.Contains(s, "AKIA") || strings.Contains(s, "ASIA") ||
+					strings.Contains(s, "gh") || strings.Contains(s, "gl") ||
+					strings.Contains(s, "dop_v1_") || strings.Contains(s, "GR1348941")
+			},
+			re:   regexp.MustCompile(`\b(?:(?:AKIA|ASIA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|gl(?:pat|rt|dt|cbt|ptt|soat)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,}|dop_v1_[a-f0-9]{64})\b`),
+			repl: func([]string) string { return Mask },
 		},
-	},
-	{
-		maybe: func(s string) bool { return strings.Contains(s, "=") },
-		re:    regexp.MustCompile(`(?i)\b([A-Za-z0-9_.-]*` + secretKey + `[A-Za-z0-9_.-]*=)("[^"]*"|'[^']*'|[^\s&"';,)]+)`),
-		repl: func(m []string) string {
-			if keep(m[1], m[2]) {
+		{
+			maybe: func(s string) bool { return strings.Contains(s, "uthorization") || strings.Contains(s, "UTHORIZATION") },
+			re:    regexp.MustCompile(`(?i)(authorization:[ \t]*)((?:bearer|basic|token|digest|aws4-hmac-sha256)[ \t]+)?[^\s"']+`),
+			repl:  func(m []string) string { return m[1] + m[2] + Mask },
+		},
+		{
+			maybe: func(s string) bool { return strings.Contains(s, "://") && strings.Contains(s, "@") },
+			re:    regexp.MustCompile(`\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#@:'"]*)(:[^\s/?#@'"]*)?@`),
+			repl: func(m []string) string {
+				switch {
+				case m[3] != "":
+					return m[1] + m[2] + ":" + Mask + "@"
+				case strings.HasPrefix(strings.ToLower(m[1]), "http") && m[2] != "":
+					return m[1] + Mask + "@"
+				}
 				return m[0]
-			}
-			return m[1] + Mask
+			},
 		},
-	},
-	{
-		maybe: func(s string) bool { return strings.Contains(s, `":`) || strings.Contains(s, `" :`) },
-		re:    regexp.MustCompile(`(?i)("[A-Za-z0-9_.-]*` + secretKey + `[A-Za-z0-9_.-]*"\s*:\s*)"(?:[^"\\]|\\.)*"`),
-		repl: func(m []string) string {
-			if keep(m[1], strings.Trim(m[0][len(m[1]):], `"`)) {
-				return m[0]
-			}
-			return m[1] + `"` + Mask + `"`
+		{
+			maybe: func(s string) bool { return strings.Contains(s, "=") },
+			re:    regexp.MustCompile(`(?i)\b([A-Za-z0-9_.-]*` + secretKey + `[A-Za-z0-9_.-]*=)("[^"]*"|'[^']*'|[^\s&"';,)]+)`),
+			repl: func(m []string) string {
+				if keep(m[1], m[2]) {
+					return m[0]
+				}
+				return m[1] + Mask
+			},
 		},
-	},
-	{
-		maybe: func(s string) bool { return strings.Contains(s, "--") },
-		re:    regexp.MustCompile(`(?i)(--[a-z0-9-]*` + secretKey + `[a-z0-9-]*[ \t]+)([^\s-][^\s]*)`),
-		repl: func(m []string) string {
-			if keep(m[1], m[2]) {
-				return m[0]
-			}
-			return m[1] + Mask
+		{
+			maybe: func(s string) bool { return strings.Contains(s, `":`) || strings.Contains(s, `" :`) },
+			re:    regexp.MustCompile(`(?i)("[A-Za-z0-9_.-]*` + secretKey + `[A-Za-z0-9_.-]*"\s*:\s*)"(?:[^"\\]|\\.)*"`),
+			repl: func(m []string) string {
+				if keep(m[1], strings.Trim(m[0][len(m[1]):], `"`)) {
+					return m[0]
+				}
+				return m[1] + `"` + Mask + `"`
+			},
 		},
-	},
-	{
-		maybe: func(s string) bool { return strings.Contains(s, "?") || strings.Contains(s, "&") },
-		re:    regexp.MustCompile(`(?i)([?&](?:sig|key|code|auth)=)[^\s&#"']+`),
-		repl:  func(m []string) string { return m[1] + Mask },
-	},
-}
+		{
+			maybe: func(s string) bool { return strings.Contains(s, "--") },
+			re:    regexp.MustCompile(`(?i)(--[a-z0-9-]*` + secretKey + `[a-z0-9-]*[ \t]+)([^\s-][^\s]*)`),
+			repl: func(m []string) string {
+				if keep(m[1], m[2]) {
+					return m[0]
+				}
+				return m[1] + Mask
+			},
+		},
+		{
+			maybe: func(s string) bool { return strings.Contains(s, "?") || strings.Contains(s, "&") },
+			re:    regexp.MustCompile(`(?i)([?&](?:sig|key|code|auth)=)[^\s&#"']+`),
+			repl:  func(m []string) string { return m[1] + Mask },
+		},
+	}
+})
 
 // keep tells values that cannot be secrets: keys naming a file, a path
 // or a name, and booleans (`-o PasswordAuthentication=no`).
@@ -138,7 +143,7 @@ func keep(key, value string) bool {
 // String returns s with every secret it recognises replaced by Mask (see
 // the package documentation for what is recognised).
 func String(s string) string {
-	for _, r := range rules {
+	for _, r := range rules() {
 		if !r.maybe(s) {
 			continue
 		}

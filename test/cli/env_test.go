@@ -325,9 +325,34 @@ func TestEnvConfigCheckTheDaemon(t *testing.T) {
 	d := m.startDaemon()
 	m.create("up", d.url)
 	require.Contains(t, m.ok("env", "--shell", "bash", "up").stdout, `export DOCKER_HOST="`+d.url+`"`)
+	assert.Equal(t, int32(1), d.handshakes.Load(), "one full handshake")
+	assert.Equal(t, int32(1), d.requests.Load(), "and a ping that brings the session ticket")
 	require.Contains(t, m.ok("config", "up").stdout, "-H="+d.url+"\n")
-	assert.Equal(t, int32(2), d.handshakes.Load(), "one handshake per command")
-	assert.Zero(t, d.requests.Load(), "a handshake, no API request")
+	require.Contains(t, m.ok("env", "up").stdout, `export DOCKER_HOST="`+d.url+`"`)
+	assert.Equal(t, int32(1), d.handshakes.Load(), "later checks resume the session")
+	assert.Equal(t, int32(2), d.resumed.Load())
+	assert.Equal(t, int32(1), d.requests.Load(), "a resumed check sends nothing")
+	session := filepath.Join(m.root, "cache", "tls-sessions", "up")
+	info, err := os.Stat(session)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), "the ticket is a secret")
+
+	// Another daemon takes over the address with a certificate of
+	// another CA: the cached session does not make it trusted.
+	foreignDir := t.TempDir()
+	foreignCA, foreignKey := filepath.Join(foreignDir, "ca.pem"), filepath.Join(foreignDir, "ca-key.pem")
+	require.NoError(t, cert.GenerateCA(foreignCA, foreignKey, "foreign", cert.DefaultBits))
+	d.stop()
+	impostor := m.startDaemonAt("127.0.0.1:"+strconv.Itoa(d.port), foreignCA, foreignKey)
+	assert.Contains(t, m.fails("config", "up"), "x509: certificate signed by unknown authority")
+	assert.Zero(t, impostor.resumed.Load())
+	impostor.stop()
+	// The real one is back (a restarted daemon: new ticket keys).
+	back := m.startDaemonAt("127.0.0.1:"+strconv.Itoa(d.port), m.authOptions().CaCertPath, m.authOptions().CaPrivateKeyPath)
+	m.ok("config", "up")
+	assert.Equal(t, int32(1), back.handshakes.Load(), "the old ticket is refused: a full handshake")
+	m.ok("rm", "-y", "up")
+	assert.NoFileExists(t, session, "rm removes the cached session")
 
 	expect := func(name, addr, cause string) {
 		t.Helper()
@@ -349,9 +374,6 @@ func TestEnvConfigCheckTheDaemon(t *testing.T) {
 	expect("down", addr, "dial tcp "+addr+": connect: connection refused")
 
 	// A daemon whose certificate another CA signed.
-	foreignDir := t.TempDir()
-	foreignCA, foreignKey := filepath.Join(foreignDir, "ca.pem"), filepath.Join(foreignDir, "ca-key.pem")
-	require.NoError(t, cert.GenerateCA(foreignCA, foreignKey, "foreign", cert.DefaultBits))
 	foreign := m.startDaemonSignedBy(foreignCA, foreignKey)
 	m.create("foreign", foreign.url)
 	expect("foreign", strings.TrimPrefix(foreign.url, "tcp://"), "x509: certificate signed by unknown authority")

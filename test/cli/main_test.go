@@ -267,8 +267,10 @@ type daemon struct {
 	url      string
 	port     int
 	requests atomic.Int32
-	// handshakes counts completed mutual TLS handshakes.
-	handshakes atomic.Int32
+	// handshakes counts completed full mutual TLS handshakes, resumed
+	// the handshakes that resumed an earlier session.
+	handshakes, resumed atomic.Int32
+	stop                func()
 }
 
 // startDaemon starts a daemon stand-in whose certificate the store CA
@@ -287,6 +289,12 @@ func (m *machine) startDaemon() *daemon {
 // CA.
 func (m *machine) startDaemonSignedBy(caCert, caKey string) *daemon {
 	m.t.Helper()
+	return m.startDaemonAt("127.0.0.1:0", caCert, caKey)
+}
+
+// startDaemonAt is startDaemonSignedBy listening on addr.
+func (m *machine) startDaemonAt(addr, caCert, caKey string) *daemon {
+	m.t.Helper()
 	a := m.authOptions()
 	dir := m.t.TempDir()
 	serverCert, serverKey := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
@@ -302,7 +310,7 @@ func (m *machine) startDaemonSignedBy(caCert, caKey string) *daemon {
 	require.True(m.t, pool.AppendCertsFromPEM(caPEM))
 
 	d := &daemon{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	require.NoError(m.t, err)
 	d.port = l.Addr().(*net.TCPAddr).Port
 	require.GreaterOrEqual(m.t, d.port, 10000, "expected table widths assume 5-digit ports")
@@ -319,12 +327,20 @@ func (m *machine) startDaemonSignedBy(caCert, caKey string) *daemon {
 		}),
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
-			VerifyConnection: func(tls.ConnectionState) error { d.handshakes.Add(1); return nil },
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if cs.DidResume {
+					d.resumed.Add(1)
+				} else {
+					d.handshakes.Add(1)
+				}
+				return nil
+			},
 		},
 		ErrorLog: stdlog.New(io.Discard, "", 0),
 	}
 	go srv.Serve(tls.NewListener(l, srv.TLSConfig))
-	m.t.Cleanup(func() { srv.Close() })
+	d.stop = func() { srv.Close() }
+	m.t.Cleanup(d.stop)
 	return d
 }
 

@@ -160,3 +160,25 @@ func TestExitCodesAndMessages(t *testing.T) {
 		})
 	}
 }
+
+func TestCommandName(t *testing.T) {
+	for _, tt := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"dm"}, ""},
+		{[]string{"dm", "ls"}, "ls"},
+		{[]string{"dm", "-D", "ls", "-q"}, "ls"},
+		{[]string{"dm", "--storage-path", "/s", "env", "x"}, "env"},
+		{[]string{"dm", "-s", "/s", "env"}, "env"},
+		{[]string{"dm", "--storage-path=/s", "url", "x"}, "url"},
+		{[]string{"dm", "--bugsnag-api-token=no-report", "create", "-d", "none"}, "create"},
+		{[]string{"dm", "--bugsnag-api-token", "no-report", "config", "m"}, "config"},
+		{[]string{"dm", "-ssh-timeout", "1s", "ssh", "m"}, "ssh"},
+		{[]string{"dm", "--native-ssh", "ssh", "m"}, "ssh"},
+		{[]string{"dm", "--help"}, ""},
+		{[]string{"dm", "--", "ls"}, ""},
+	} {
+		assert.Equal(t, tt.want, commandName(tt.argv), "%v", tt.argv)
+	}
+}

@@ -1,4 +1,11 @@
 // Command docker-machine creates and manages Docker hosts.
+//
+// GOMAXPROCS is the number of CPUs, without the container CPU quota
+// lookup at start-up (a cgroup and mountinfo walk that cost most
+// commands 7% of their run time); a CLI run is too short to be throttled.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -36,7 +36,7 @@ trap cleanup EXIT
 bin=${BIN:-$work/docker-machine}
 if [[ -z ${BIN:-} ]]; then
   echo "building $bin" >&2
-  go build -trimpath -o "$bin" ./cmd/docker-machine
+  CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/docker-machine
 fi
 go build -o "$work/tlsdaemon" ./bench/tlsdaemon
 
@@ -59,14 +59,14 @@ setup() {
 
 setup "$work/ours" "$bin"
 cmds=(
-  --command-name "env (ours)" "env MACHINE_STORAGE_PATH=$work/ours $bin env --shell bash m"
-  --command-name "config (ours)" "env MACHINE_STORAGE_PATH=$work/ours $bin config m"
+  --command-name "env (ours)" "$bin -s $work/ours env --shell bash m"
+  --command-name "config (ours)" "$bin -s $work/ours config m"
 )
 if [[ -n ${ORIGINAL:-} ]]; then
   setup "$work/orig" "$ORIGINAL"
   cmds+=(
-    --command-name "env (original)" "env MACHINE_STORAGE_PATH=$work/orig $ORIGINAL env --shell bash m"
-    --command-name "config (original)" "env MACHINE_STORAGE_PATH=$work/orig $ORIGINAL config m"
+    --command-name "env (original)" "$ORIGINAL -s $work/orig env --shell bash m"
+    --command-name "config (original)" "$ORIGINAL -s $work/orig config m"
   )
 fi
 

@@ -45,7 +45,7 @@ if [[ -n ${BIN:-} ]]; then
 else
   bin=$work/docker-machine
   echo "building $bin" >&2
-  go build -trimpath -o "$bin" ./cmd/docker-machine
+  CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/docker-machine
 fi
 
 # A port on 127.0.0.1 where nothing listens: connections are refused at

@@ -44,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building docker-machine" >&2
-go build -trimpath -o "$work/docker-machine" ./cmd/docker-machine
+CGO_ENABLED=0 go build -trimpath -o "$work/docker-machine" ./cmd/docker-machine
 
 now() { printf '%s' "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }

@@ -4,6 +4,7 @@ package testbin
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,8 @@ func Build(dir string) (string, error) {
 	bin := filepath.Join(dir, "docker-machine")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/docker-machine")
 	build.Dir = root
+	// As `make build` does: a static binary, the one users get.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building docker-machine: %w\n%s", err, out)
 	}

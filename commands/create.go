@@ -161,7 +161,7 @@ func (r *session) create(ctx context.Context, outer *cli.Command) error {
 		HideHelpCommand: true,
 		ExitErrHandler:  keepError,
 		OnUsageError: func(ctx context.Context, cmd *cli.Command, err error, _ bool) error {
-			return &usageError{msg: "Incorrect Usage: " + err.Error(), help: r.appName + " create --driver " + driverName + " --help"}
+			return &usageError{msg: "Incorrect Usage.\n" + err.Error(), help: r.appName + " create --driver " + driverName + " --help"}
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return r.createMachine(ctx, cmd, driverName)

@@ -18,6 +18,7 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/cert"
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/ssh"
 )
 
 // debianWithDocker is the test-host situation: Debian 12 with docker.io
@@ -887,4 +888,26 @@ func TestProvisionEnablesOnly(t *testing.T) {
 	res, err = e.run(OpProvision)
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Commands)
+}
+
+// TestCommandErrorNotNested: a remote command that exited non-zero (the
+// SSH clients' ExitError, whose own text is a whole "ssh command error"
+// block) is reported once, with its exit status, not one block inside
+// another.
+func TestCommandErrorNotNested(t *testing.T) {
+	e := debianWithDocker(t)
+	e.runner.Connect = func(context.Context, *host.Host) (Commander, io.Closer, error) {
+		return commanderFunc(func(cmd string) (string, error) {
+			if strings.Contains(cmd, "@@os-release") {
+				return e.fake.Output(cmd)
+			}
+			return "E: broken", &ssh.ExitError{Code: 100, Cmd: cmd, Output: "E: broken"}
+		}), nil, nil
+	}
+	_, err := e.run(OpProvision)
+	require.Error(t, err)
+	msg := err.Error()
+	assert.Equal(t, 1, strings.Count(msg, "ssh command error"), msg)
+	assert.Contains(t, msg, "err     : exit status 100\noutput  : E: broken")
+	assert.Equal(t, 1, strings.Count(msg, "Error running provisioning"), msg)
 }

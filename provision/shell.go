@@ -37,8 +37,9 @@ const dockerdPathFunc = `dockerd_path() { for p in "$(command -v dockerd 2>/dev/
 // dockerdOwnerFunc prints the packages that own the file "$1" (or the
 // file it resolves to), one per line. On dpkg systems it reads the file
 // lists of the Docker packages (docker.io, docker-ce, moby-engine, ...)
-// itself: dpkg-query -S loads the whole package database, 0.2 s natively
-// and about a second under TCG, and the probe runs on every provision.
+// itself: dpkg-query -S loads the whole package database (26 ms on the
+// test hosts' Debian image, 0.17 s with 750 packages, several times that
+// under TCG) and the probe runs on every provision; the lists take 6 ms.
 // rpm and pacman are asked directly (rpm prints "file ... is not owned by
 // any package" on stdout: lines with blanks are dropped).
 const dockerdOwnerFunc = `dockerd_owner() { r=$(readlink -f "$1" 2>/dev/null) && [ -n "$r" ] || r=$1; if [ -d /var/lib/dpkg/info ]; then for f in $(grep -lx -e "$1" -e "$r" /var/lib/dpkg/info/docker*.list /var/lib/dpkg/info/moby*.list 2>/dev/null); do f=${f##*/}; f=${f%.list}; echo "${f%%:*}"; done; elif command -v rpm >/dev/null 2>&1; then rpm -qf --qf '%{NAME}\n' "$1" 2>/dev/null | grep -v ' '; elif command -v pacman >/dev/null 2>&1; then pacman -Qqo "$1" 2>/dev/null; fi; }`

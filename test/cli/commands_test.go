@@ -219,6 +219,10 @@ func TestUnknownCommandAndUsageErrors(t *testing.T) {
 	t.Parallel()
 	m := newStore(t)
 	assert.Equal(t, "docker-machine: 'bogus' is not a docker-machine command. See 'docker-machine --help'.", m.fails("bogus"))
+	// The original's first line, then what was wrong and where to look.
+	_, line, hints := m.failsHinting(opts{}, "ls", "--bogus")
+	assert.Equal(t, "Incorrect Usage.", line)
+	assert.Equal(t, "flag provided but not defined: -bogus\nSee 'docker-machine ls --help'.", hints)
 	assert.Contains(t, m.fails("--bogus"), "Incorrect Usage")
 	assert.Contains(t, m.fails("rm", "--bogus", "x"), "Incorrect Usage")
 	assert.Contains(t, m.fails("env", "--nope"), "Incorrect Usage")

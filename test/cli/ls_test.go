@@ -148,7 +148,7 @@ func TestLsFilterErrors(t *testing.T) {
 		{[]string{"ls", "--filter", "driver=none", "--filter", "bad"}, "Unsupported filter syntax"},
 		{[]string{"ls", "--format", "{{.Name"}, "template parsing error"},
 		{[]string{"ls", "--format", "{{.Nope}}"}, "Nope"},
-		{[]string{"ls", "--bogus"}, "Incorrect Usage: flag provided but not defined: -bogus"},
+		{[]string{"ls", "--bogus"}, "Incorrect Usage."},
 		{[]string{"ls", "extra"}, "Error"},
 		{[]string{"ls", "--timeout", "abc"}, "Incorrect Usage"},
 	}

@@ -205,6 +205,34 @@ docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexC
 		assert.Contains(t, r.stdout, "still-works")
 	})
 
+	// GitLab Runner's docker+machine executor: config's exit status says
+	// whether the machine is up, url and inspect give the credentials
+	// its docker client uses.
+	t.Run("GitLab Runner liveness and credentials", func(t *testing.T) {
+		r := s.dm("--bugsnag-api-token=no-report", "config", "dm1")
+		require.Equal(t, 0, r.code, r.String())
+		url := strings.TrimSpace(s.mustDM("--bugsnag-api-token=no-report", "url", "dm1"))
+		certPath := strings.TrimSpace(s.mustDM("--bugsnag-api-token=no-report", "inspect", "dm1", "-f", "{{.HostOptions.AuthOptions.StorePath}}"))
+		assert.Equal(t, filepath.Join(s.path, "machines", "dm1"), certPath)
+		r = s.bash(`DOCKER_TLS_VERIFY=1 DOCKER_HOST=` + url + ` DOCKER_CERT_PATH=` + certPath + ` docker version --format '{{.Server.Version}}'`)
+		require.Equal(t, 0, r.code, r.String())
+
+		// The daemon goes down: the machine is not handed out.
+		_, err := h.Run("systemctl stop docker.socket docker.service")
+		require.NoError(t, err)
+		r = s.dm("config", "dm1")
+		assert.Equal(t, 1, r.code, r.String())
+		assert.True(t, strings.HasPrefix(r.stderr, "Error running connection boilerplate: Error checking and/or regenerating the certs: There was an error validating certificates for host"), r.stderr)
+		assert.Contains(t, r.stderr, "connection refused")
+		r = s.dm("env", "dm1")
+		assert.Equal(t, 1, r.code, r.String())
+		assert.True(t, strings.HasPrefix(r.stderr, "Error checking TLS connection: "), r.stderr)
+		_, err = h.Run("systemctl start docker.service")
+		require.NoError(t, err)
+		r = s.dm("config", "dm1")
+		assert.Equal(t, 0, r.code, "up again (a restarted daemon refuses the old TLS session: full handshake)\n%s", r.String())
+	})
+
 	t.Run("changed host key is refused", func(t *testing.T) {
 		_, err := h.Run("rm -f /etc/ssh/ssh_host_*; ssh-keygen -A >/dev/null; systemctl restart ssh")
 		require.NoError(t, err)

@@ -44,28 +44,33 @@ func IsDebug() bool {
 	return debug
 }
 
-// History returns every line logged so far.
+// History returns every line logged so far, masked by redact.String.
+// Lines are masked here, when they are about to leave the process, not
+// when they are logged: most runs never ask, and masking every line of
+// every run cost short commands a millisecond.
 func History() []string {
 	mu.Lock()
 	defer mu.Unlock()
-	return append([]string(nil), history...)
+	out := make([]string, len(history))
+	for i, l := range history {
+		out[i] = redact.String(l)
+	}
+	return out
 }
 
 // emit records a line and prints it when show says so. The history
-// keeps every line masked by redact.String (it is meant to leave the
-// machine in crash reports); debug lines are also printed masked. Info,
-// Warn and Error lines are printed as written: they are the command's
-// output.
+// keeps every line (History masks them on the way out, for crash
+// reports); debug lines are printed masked. Info, Warn and Error lines
+// are printed as written: they are the command's output.
 func emit(w func() io.Writer, show func() bool, masked bool, format string, args ...any) {
 	line := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
-	safe := redact.String(line)
-	if masked {
-		line = safe
-	}
 	mu.Lock()
 	defer mu.Unlock()
-	history = append(history, safe)
+	history = append(history, line)
 	if show() {
+		if masked {
+			line = redact.String(line)
+		}
 		fmt.Fprintln(w(), line)
 	}
 }

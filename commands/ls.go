@@ -155,7 +155,9 @@ func (f *lsFilter) matchState(it query.Item) bool {
 
 func (r *session) ls(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Args().Len() > 0 {
-		return &usageError{msg: "Error: ls takes no arguments; use --filter name=REGEX to select machines", help: r.appName + " ls --help"}
+		// The original ignored arguments; so do we, but say so (on
+		// stderr, which no client parses).
+		fmt.Fprintf(r.Stderr, "ls takes no arguments; ignoring %s (select machines with --filter name=REGEX)\n", strings.Join(args(cmd), " "))
 	}
 	filter, err := parseFilters(cmd.StringSlice("filter"))
 	if err != nil {

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -71,7 +72,7 @@ func detectShell(getenv func(string) string) (string, error) {
 	}
 	sh := getenv("SHELL")
 	if sh == "" {
-		return "", &usageError{msg: "Error: Unknown shell: $SHELL is not set; name it with --shell bash|zsh|fish|tcsh|powershell|cmd|emacs"}
+		return "", withHint(errors.New("Error: Unknown shell"), "$SHELL is not set: name the shell with --shell bash|zsh|fish|tcsh|powershell|cmd|emacs.")
 	}
 	base := filepath.Base(strings.ReplaceAll(sh, `\`, "/"))
 	return strings.TrimSuffix(strings.ToLower(base), ".exe"), nil

@@ -149,7 +149,6 @@ func TestLsFilterErrors(t *testing.T) {
 		{[]string{"ls", "--format", "{{.Name"}, "template parsing error"},
 		{[]string{"ls", "--format", "{{.Nope}}"}, "Nope"},
 		{[]string{"ls", "--bogus"}, "Incorrect Usage."},
-		{[]string{"ls", "extra"}, "Error"},
 		{[]string{"ls", "--timeout", "abc"}, "Incorrect Usage"},
 	}
 	for _, tt := range tests {
@@ -161,6 +160,12 @@ func TestLsFilterErrors(t *testing.T) {
 	m.t = t
 	assert.Equal(t, "Unsupported filter syntax", m.fails("ls", "--filter", "foo"), "the original's text is the whole first line")
 	assert.Equal(t, "Unsupported filter key 'foo'", m.fails("ls", "--filter", "foo=bar"))
+
+	// Arguments: ignored, as by the original, with a note on stderr.
+	r := m.run("ls", "-q", "extra")
+	assert.Equal(t, 0, r.code, r)
+	assert.Equal(t, "a\n", r.stdout)
+	assert.Equal(t, "ls takes no arguments; ignoring extra (select machines with --filter name=REGEX)\n", r.stderr)
 }
 
 func TestLsFormat(t *testing.T) {

@@ -5,6 +5,7 @@ package generic
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -91,7 +92,9 @@ func (d *Driver) PreCreateCheck() error {
 	if d.SSHKey == "" {
 		return nil
 	}
-	if _, err := os.Stat(d.SSHKey); err != nil {
+	if _, err := os.Stat(d.SSHKey); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("SSH key does not exist: %q", d.SSHKey)
+	} else if err != nil {
 		return fmt.Errorf("SSH key %s: %w", d.SSHKey, err)
 	}
 	return nil

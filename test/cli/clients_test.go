@@ -202,3 +202,16 @@ func TestOriginalErrorTextsForAStoppedMachine(t *testing.T) {
 	m.ok("rm", "-y", "g")
 	assert.Empty(t, machinesDirEntries(t, m))
 }
+
+// A failed pre-create check: the original's text and exit code 3, and
+// nothing recorded.
+func TestPreCreateCheckFails(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	missing := filepath.Join(t.TempDir(), "nokey")
+	r := m.run("create", "-d", "generic", "--generic-ip-address", "127.0.0.1", "--generic-ssh-key", missing, "pc")
+	assert.Equal(t, 3, r.code, r)
+	assert.Equal(t, `Error with pre-create check: "SSH key does not exist: \"`+missing+`\""`+"\n", r.stderr)
+	assert.Contains(t, r.stdout, "Running pre-create checks...")
+	assert.Empty(t, machinesDirEntries(t, m))
+}

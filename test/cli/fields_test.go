@@ -85,3 +85,24 @@ func TestDriverFieldsAsTheOriginalWrote(t *testing.T) {
 	assert.FileExists(t, filepath.Join(m.machineDir("g1"), "mykey_ed"))
 	assert.FileExists(t, filepath.Join(m.machineDir("g1"), "mykey_ed.pub"))
 }
+
+// config.json as a whole, byte for byte, against files docker-machine
+// 0.16.2 wrote for the same commands (testdata/original; the store path
+// and the SSH port replaced by placeholders).
+func TestConfigJSONAsTheOriginalWrote(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	fixture := func(name string, repl ...string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "original", name))
+		require.NoError(t, err)
+		return strings.NewReplacer(append([]string{"@STORE@", m.root}, repl...)...).Replace(string(b))
+	}
+	m.ok("create", "-d", "none", "--url", "tcp://127.0.0.1:2376", "--engine-label", "a=b", "--engine-opt", "x=y", "--engine-env", "E=1",
+		"--engine-insecure-registry", "r:5000", "--engine-registry-mirror", "http://m", "--swarm-discovery", "token://x", "--tls-san", "foo", "m")
+	assert.Equal(t, fixture("none-options.json"), m.readFile("machines/m/config.json"))
+
+	port := strconv.Itoa(closedPort(t))
+	m.failsPrinting(opts{}, "--ssh-timeout", "1s", "create", "--keep-on-failure", "-d", "generic",
+		"--generic-ip-address", "127.0.0.1", "--generic-ssh-port", port, "g2")
+	assert.Equal(t, fixture("generic.json", "@PORT@", port), m.readFile("machines/g2/config.json"))
+}

@@ -31,7 +31,7 @@ type Lock struct {
 func LockFile(path string) (*Lock, error) {
 	var waited time.Duration
 	for {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("opening lock %s: %w", path, err)
 		}

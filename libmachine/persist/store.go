@@ -90,8 +90,22 @@ func (s *Store) List() ([]string, error) {
 	return names, nil
 }
 
+// checkName refuses a name that is not a plain entry of machines/
+// ("../x", "a/b", ".", ".."): every operation builds paths from the name,
+// and none may reach outside the machine's own directory. Such a name can
+// never be a machine, so it "does not exist".
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") {
+		return &ErrNotExist{Name: name}
+	}
+	return nil
+}
+
 // Exists reports whether the machine directory exists.
 func (s *Store) Exists(name string) (bool, error) {
+	if checkName(name) != nil {
+		return false, nil
+	}
 	_, err := os.Stat(s.MachineDir(name))
 	if err == nil {
 		return true, nil
@@ -105,6 +119,9 @@ func (s *Store) Exists(name string) (bool, error) {
 // Load reads one machine. Older config versions are migrated in memory;
 // nothing is written.
 func (s *Store) Load(name string) (*host.Host, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	dir := s.MachineDir(name)
 	data, err := readFile(filepath.Join(dir, "config.json"))
 	if err != nil {
@@ -176,6 +193,9 @@ func (s *Store) LoadAll() ([]LoadResult, error) {
 
 // Lock serializes writers of one machine across processes.
 func (s *Store) Lock(name string) (*fsutil.Lock, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(s.MachinesDir(), DirMode); err != nil {
 		return nil, err
 	}
@@ -185,6 +205,9 @@ func (s *Store) Lock(name string) (*fsutil.Lock, error) {
 // CreateDir makes the machine directory; it fails with ErrExists when the
 // name is taken (mkdir is atomic, so two creators cannot both succeed).
 func (s *Store) CreateDir(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(s.MachinesDir(), DirMode); err != nil {
 		return err
 	}
@@ -201,6 +224,9 @@ func (s *Store) CreateDir(name string) error {
 // older version, the original bytes are kept once as config.json.bak.
 // Callers hold the machine's Lock.
 func (s *Store) Save(h *host.Host) error {
+	if err := checkName(h.Name); err != nil {
+		return err
+	}
 	dir := s.MachineDir(h.Name)
 	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return fmt.Errorf("saving machine %q: %w", h.Name, err)
@@ -227,6 +253,9 @@ func (s *Store) Save(h *host.Host) error {
 
 // Remove deletes the machine directory. Callers hold the machine's Lock.
 func (s *Store) Remove(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	dir := s.MachineDir(name)
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return &ErrNotExist{Name: name}

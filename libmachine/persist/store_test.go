@@ -607,3 +607,36 @@ func TestStorePaths(t *testing.T) {
 	want := []string{"/r/machines", "/r/certs", "/r/machines/m"}
 	assert.Equal(t, want, got)
 }
+
+// Names that are not a plain entry of machines/ never reach outside it.
+func TestNamesOutsideTheStoreDoNotExist(t *testing.T) {
+	s := newStore(t)
+	victim := filepath.Join(filepath.Dir(s.Root), "victim")
+	require.NoError(t, os.MkdirAll(victim, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(victim, "config.json"), []byte(`{"ConfigVersion":3}`), 0o600))
+	for _, name := range []string{"", ".", "..", "../victim", "../../victim", "a/b", `a\b`, "a\x00b"} {
+		ok, err := s.Exists(name)
+		assert.NoError(t, err, "%q", name)
+		assert.False(t, ok, "%q", name)
+		var ne *persist.ErrNotExist
+		_, err = s.Load(name)
+		assert.ErrorAs(t, err, &ne, "%q", name)
+		_, err = s.Lock(name)
+		assert.ErrorAs(t, err, &ne, "%q", name)
+		assert.ErrorAs(t, s.Remove(name), &ne, "%q", name)
+		assert.ErrorAs(t, s.CreateDir(name), &ne, "%q", name)
+	}
+	assert.FileExists(t, filepath.Join(victim, "config.json"))
+	assert.DirExists(t, s.Root)
+}
+
+// A lock file replaced by a symlink is refused, not followed.
+func TestLockRefusesSymlink(t *testing.T) {
+	s := newStore(t)
+	require.NoError(t, os.MkdirAll(s.MachinesDir(), 0o700))
+	target := filepath.Join(t.TempDir(), "elsewhere")
+	require.NoError(t, os.Symlink(target, filepath.Join(s.MachinesDir(), ".m.lock")))
+	_, err := s.Lock("m")
+	require.Error(t, err)
+	assert.NoFileExists(t, target)
+}

@@ -215,3 +215,30 @@ func TestPreCreateCheckFails(t *testing.T) {
 	assert.Contains(t, r.stdout, "Running pre-create checks...")
 	assert.Empty(t, machinesDirEntries(t, m))
 }
+
+// Machine names that would reach outside machines/ are no machines: a
+// config.json next to the store stays untouched, the store stays.
+func TestNamesOutsideTheStore(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	url := m.startDaemon().url
+	m.create("a", url)
+	victim := filepath.Join(m.home, "victim")
+	require.NoError(t, os.MkdirAll(victim, 0o700))
+	cfg := []byte(m.readFile("machines/a/config.json"))
+	require.NoError(t, os.WriteFile(filepath.Join(victim, "config.json"), cfg, 0o600))
+	before := m.hashStore()
+	for _, args := range [][]string{{"stop", "../../victim"}, {"inspect", "../../victim"}, {"rm", "-y", ".."}, {"env", "../victim"}} {
+		r := m.run(args...)
+		assert.Equal(t, 1, r.code, "%v\n%s", args, r)
+		assert.Contains(t, r.stderr, "does not exist", args)
+	}
+	r := m.run("rm", "-f", "..")
+	assert.Equal(t, 0, r.code, "rm -f exits 0 as the original did\n%s", r)
+	assert.Contains(t, r.stderr, `Docker machine ".." does not exist`)
+	got, err := os.ReadFile(filepath.Join(victim, "config.json"))
+	require.NoError(t, err)
+	assert.Equal(t, cfg, got)
+	assert.Equal(t, before, m.hashStore())
+	assert.Equal(t, "a\n", m.ok("ls", "-q").stdout)
+}

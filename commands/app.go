@@ -134,7 +134,11 @@ func (r *session) app() *cli.Command {
 			return &usageError{msg: fmt.Sprintf("%s: '%s' is not a %s command. See '%s --help'.", r.appName, cmd.Args().First(), r.appName, r.appName)}
 		},
 		OnUsageError: func(ctx context.Context, cmd *cli.Command, err error, sub bool) error {
-			return &usageError{msg: "Incorrect Usage.\n" + err.Error(), help: r.appName + " " + cmd.Name + " --help"}
+			help := r.appName + " " + cmd.Name + " --help"
+			if cmd.Root() == cmd {
+				help = r.appName + " --help"
+			}
+			return &usageError{msg: "Incorrect Usage.\n" + err.Error(), help: help}
 		},
 		Commands: r.commands(r.Args),
 	}

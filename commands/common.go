@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -132,7 +133,15 @@ func (r *session) act(h *host.Host, save bool, action hostAction) error {
 		return err
 	}
 	*h = *fresh
+	before, _ := h.Marshal()
 	actErr := action(h)
+	if actErr != nil {
+		// A failed action that changed nothing leaves config.json as it
+		// was (not migrated, unknown driver fields kept).
+		if after, err := h.Marshal(); err == nil && bytes.Equal(before, after) {
+			return actErr
+		}
+	}
 	if err := r.api.Store.Save(h); err != nil {
 		return errors.Join(actErr, fmt.Errorf("Error saving host to store: %w", err))
 	}

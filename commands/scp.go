@@ -146,6 +146,8 @@ func scpArgs(src, dst location, recursive, quiet bool) ([]string, func(), error)
 		argv = append(argv, ssh.ExternalOptions(t)...)
 	}
 	sameport := len(remotes) < 2 || remotes[0].Port == remotes[1].Port
+	// "--": a path starting with "-" is a path, not an option.
+	argv = append(argv, "--")
 	for _, l := range []location{src, dst} {
 		argv = append(argv, scpSpec(l, sameport))
 	}
@@ -229,6 +231,7 @@ func rsyncArgs(src, dst location, recursive, quiet bool) ([]string, error) {
 			argv = append(argv, "-e", shellJoin(append([]string{"ssh", "-F", "/dev/null"}, ssh.ExternalOptions(l.target)...)))
 		}
 	}
+	argv = append(argv, "--")
 	for _, l := range []location{src, dst} {
 		spec := l.path
 		if l.remote() {

@@ -242,3 +242,51 @@ func TestNamesOutsideTheStore(t *testing.T) {
 	assert.Equal(t, before, m.hashStore())
 	assert.Equal(t, "a\n", m.ok("ls", "-q").stdout)
 }
+
+// scp and rsync get the user's paths after "--": a path starting with
+// "-" is copied, not taken as an option.
+func TestScpPathsAfterDoubleDash(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	port := strconv.Itoa(closedPort(t))
+	m.failsPrinting(opts{}, "--ssh-timeout", "1s", "create", "--keep-on-failure", "-d", "generic",
+		"--generic-ip-address", "127.0.0.1", "--generic-ssh-port", port, "g")
+	bin := t.TempDir()
+	record := filepath.Join(t.TempDir(), "argv")
+	for _, tool := range []string{"scp", "rsync"} {
+		script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > " + record + "." + tool + "\n"
+		require.NoError(t, os.WriteFile(filepath.Join(bin, tool), []byte(script), 0o755))
+	}
+	path := map[string]string{"PATH": bin + ":/usr/bin:/bin"}
+	r := m.runWith(opts{env: path}, "scp", "--", "-oProxyCommand=evil", "g:/tmp/x")
+	require.Equal(t, 0, r.code, r)
+	r = m.runWith(opts{env: path}, "scp", "--delta", "--", "-e=evil", "g:/tmp/x")
+	require.Equal(t, 0, r.code, r)
+	for _, tool := range []string{"scp", "rsync"} {
+		b, err := os.ReadFile(record + "." + tool)
+		require.NoError(t, err, tool)
+		argv := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		require.GreaterOrEqual(t, len(argv), 3, tool)
+		assert.Equal(t, "--", argv[len(argv)-3], "%s %q", tool, argv)
+		assert.Equal(t, "root@127.0.0.1:/tmp/x", argv[len(argv)-1], tool)
+	}
+}
+
+// A stop that fails (the none driver cannot stop) leaves the machine's
+// config.json byte for byte as it was, even one of an older version.
+func TestFailedStopLeavesConfigAlone(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	m.create("n", "tcp://127.0.0.1:2376")
+	p := filepath.Join(m.machineDir("n"), "config.json")
+	// An older ConfigVersion with a field this build does not know.
+	old := strings.Replace(m.readFile("machines/n/config.json"), `"ConfigVersion": 3`, `"ConfigVersion": 2`, 1)
+	old = strings.Replace(old, `"URL": "tcp://127.0.0.1:2376"`, `"URL": "tcp://127.0.0.1:2376", "FutureField": 7`, 1)
+	require.NoError(t, os.WriteFile(p, []byte(old), 0o600))
+	before := m.contentHash()
+	r := m.run("stop", "n")
+	assert.Equal(t, 1, r.code, r)
+	assert.Contains(t, r.stderr, "hosts without a driver cannot be stopped")
+	assert.Equal(t, old, m.readFile("machines/n/config.json"))
+	assert.Equal(t, before, m.contentHash(), "no backup, no migration")
+}

@@ -260,10 +260,13 @@ func (m *machine) contentHash() map[string]string {
 	m.t.Helper()
 	out := map[string]string{}
 	for p, v := range m.hashStore() {
-		if i := strings.LastIndex(strings.TrimSuffix(v, " UTC"), " "); i > 0 {
-			v = v[:i]
+		// "MODE [SHA256] DATE TIME ZONE..." → mode and content only.
+		f := strings.Fields(v)
+		if strings.HasPrefix(v, "d") || len(f) < 2 {
+			out[p] = f[0]
+		} else {
+			out[p] = f[0] + " " + f[1]
 		}
-		out[p] = v
 	}
 	return out
 }

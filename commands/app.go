@@ -29,6 +29,12 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Interrupts, when set, turns Ctrl-C and SIGTERM into cancellation of
+	// the returned context (commands then clean up what they started).
+	// Commands that only read are not wired to it: the default action of
+	// the signal, ending the process, is all they need, and setting up
+	// signal handling costs a short command a thread.
+	Interrupts func(context.Context) (context.Context, context.CancelFunc)
 }
 
 // session is the state shared by the commands of one invocation.
@@ -56,6 +62,11 @@ func Run(ctx context.Context, e Env) int {
 		return exitError
 	}
 	log.SetDebug(debug)
+	if e.Interrupts != nil && !readOnlyCommands[commandName(e.Args)] {
+		var stop context.CancelFunc
+		ctx, stop = e.Interrupts(ctx)
+		defer stop()
+	}
 	err = r.app().Run(ctx, e.Args)
 	if err != nil {
 		if msg := message(err); msg != "" {
@@ -203,6 +214,13 @@ func (r *session) commands(argv []string) []*cli.Command {
 		all[i] = c.make()
 	}
 	return all
+}
+
+// readOnlyCommands start nothing and write nothing that an interruption
+// could leave half done ("" is the root: help and errors).
+var readOnlyCommands = map[string]bool{
+	"": true, "active": true, "config": true, "env": true, "help": true, "h": true, "inspect": true,
+	"ip": true, "ls": true, "status": true, "url": true, "version": true,
 }
 
 // globalValueFlags are the global flags that take a value.

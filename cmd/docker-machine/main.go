@@ -32,13 +32,14 @@ func main() {
 	// Failures are reported by the drivers and the SSH client, which ask
 	// again (for the same, cached result) before their long-lived children.
 	_ = procutil.CloseInheritedOnExec()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := commands.Run(ctx, commands.Env{
+	code := commands.Run(context.Background(), commands.Env{
 		Args:   os.Args,
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
+		Interrupts: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		},
 	})
-	stop()
 	os.Exit(code)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/log"
-	"github.com/docker-machine-ng/machine/libmachine/query"
 	"github.com/docker-machine-ng/machine/libmachine/ssh"
 	"github.com/docker-machine-ng/machine/provision"
 )
@@ -38,12 +37,10 @@ func (r *session) configureAPI(cmd *cli.Command) {
 	r.sshTimeout = cmd.Duration("ssh-timeout")
 	r.runner = &provision.Runner{Connect: r.connect, StoreRoot: r.api.Store.Root}
 	r.api.Provisioner = r.runner
+	// The end of create checks the daemon as env and config will: the
+	// same handshake, and its session is kept for their first run.
 	r.api.Checker = func(ctx context.Context, h *host.Host) error {
-		u, err := h.Driver.GetURL()
-		if err != nil {
-			return err
-		}
-		_, err = query.DockerVersion(ctx, h, u)
+		_, err := r.connectionURL(ctx, h, false)
 		return err
 	}
 	generic.Rebooter = r.reboot

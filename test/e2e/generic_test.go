@@ -88,6 +88,9 @@ func TestGenericDockerPreinstalled(t *testing.T) {
 		assert.Contains(t, out, step)
 	}
 	assert.NotContains(t, out, "Installing Docker...")
+	// create's connection check is env's: its TLS session is kept for the
+	// first env/config.
+	assert.FileExists(t, filepath.Join(s.path, "cache", "tls-sessions", "dm1"))
 
 	// The host key was pinned at create.
 	known, err := os.ReadFile(filepath.Join(s.path, "machines", "dm1", "known_hosts"))

@@ -80,6 +80,9 @@ func (r *session) env(ctx context.Context, cmd *cli.Command) error {
 		}
 		vars = append(vars, noProxyVar(r.Getenv, ip))
 	}
+	if err := checkEnv(shell, vars); err != nil {
+		return err
+	}
 	fmt.Fprint(r.Stdout, renderEnv(shell, vars, false, r.Args))
 	return nil
 }

@@ -267,3 +267,147 @@ func TestDetectShell(t *testing.T) {
 	assert.Contains(t, err.Error(), "--shell")
 	assert.Equal(t, exitError, exitCode(err))
 }
+
+// Hostile values, one set line per shell, exactly as rendered. Ordinary
+// values are covered byte for byte by TestRenderEnvEveryShell.
+func TestRenderEnvQuotesHostileValues(t *testing.T) {
+	tests := []struct {
+		value                                     string
+		posix, fish, tcsh, powershell, emacs, cmd string // cmd "" = refused
+	}{
+		{
+			value: `a"b`,
+			posix: `export V="a\"b"`, fish: `set -gx V "a\"b";`, tcsh: `setenv V 'a"b';`,
+			powershell: "$Env:V = \"a`\"b\"", emacs: `(setenv "V" "a\"b")`,
+		},
+		{
+			value: `$HOME`,
+			posix: `export V="\$HOME"`, fish: `set -gx V "\$HOME";`, tcsh: `setenv V '$HOME';`,
+			powershell: "$Env:V = \"`$HOME\"", emacs: `(setenv "V" "$HOME")`, cmd: `SET V=$HOME`,
+		},
+		{
+			value: `$(touch /tmp/x)`,
+			posix: `export V="\$(touch /tmp/x)"`, fish: `set -gx V "\$(touch /tmp/x)";`, tcsh: `setenv V '$(touch /tmp/x)';`,
+			powershell: "$Env:V = \"`$(touch /tmp/x)\"", emacs: `(setenv "V" "$(touch /tmp/x)")`, cmd: `SET V=$(touch /tmp/x)`,
+		},
+		{
+			value: "`id`",
+			posix: "export V=\"\\`id\\`\"", fish: "set -gx V \"`id`\";", tcsh: "setenv V '`id`';",
+			powershell: "$Env:V = \"``id``\"", emacs: "(setenv \"V\" \"`id`\")", cmd: "SET V=`id`",
+		},
+		{
+			// A backslash gets one only where the shell would read it as
+			// an escape: here before " and at the end.
+			value: `C:\Users\u\`,
+			posix: `export V="C:\Users\u\\"`, fish: `set -gx V "C:\Users\u\\";`, tcsh: `setenv V "C:\Users\u\";`,
+			powershell: `$Env:V = "C:\Users\u\"`, emacs: `(setenv "V" "C:\\Users\\u\\")`, cmd: `SET V=C:\Users\u\`,
+		},
+		{
+			value: `\\$`,
+			posix: `export V="\\\\\$"`, fish: `set -gx V "\\\\\$";`, tcsh: `setenv V '\\$';`,
+			powershell: "$Env:V = \"\\\\`$\"", emacs: `(setenv "V" "\\\\$")`, cmd: `SET V=\\$`,
+		},
+		{
+			value: `a!b`,
+			posix: `export V='a!b'`, fish: `set -gx V "a!b";`, tcsh: `setenv V 'a\!b';`,
+			powershell: `$Env:V = "a!b"`, emacs: `(setenv "V" "a!b")`, cmd: `SET V=a!b`,
+		},
+		{
+			value: `it's!`,
+			posix: `export V='it'\''s!'`, fish: `set -gx V "it's!";`, tcsh: `setenv V 'it'\''s\!';`,
+			powershell: `$Env:V = "it's!"`, emacs: `(setenv "V" "it's!")`, cmd: `SET V=it's!`,
+		},
+		{
+			value: "l1\nl2",
+			posix: "export V=\"l1\nl2\"", fish: "set -gx V \"l1\nl2\";", tcsh: "setenv V 'l1\\\nl2';",
+			powershell: "$Env:V = \"l1`nl2\"", emacs: "(setenv \"V\" \"l1\nl2\")",
+		},
+		{
+			value: "bs\\\nnl\r",
+			posix: "export V=\"bs\\\\\nnl\r\"", fish: "set -gx V \"bs\\\\\nnl\r\";", tcsh: "setenv V 'bs\\\\\nnl\r';",
+			powershell: "$Env:V = \"bs\\`nnl`r\"", emacs: "(setenv \"V\" \"bs\\\\\nnl\r\")",
+		},
+		{
+			value: `a; b & c | d`,
+			posix: `export V="a; b & c | d"`, fish: `set -gx V "a; b & c | d";`, tcsh: `setenv V "a; b & c | d";`,
+			powershell: `$Env:V = "a; b & c | d"`, emacs: `(setenv "V" "a; b & c | d")`,
+		},
+		{
+			value: "unicode é 日本 “q” ‘s’",
+			posix: `export V="unicode é 日本 “q” ‘s’"`, fish: `set -gx V "unicode é 日本 “q” ‘s’";`, tcsh: `setenv V "unicode é 日本 “q” ‘s’";`,
+			powershell: "$Env:V = \"unicode é 日本 `“q`” ‘s’\"", emacs: `(setenv "V" "unicode é 日本 “q” ‘s’")`, cmd: "SET V=unicode é 日本 “q” ‘s’",
+		},
+		{
+			value: "%PATH%^",
+			posix: `export V="%PATH%^"`, fish: `set -gx V "%PATH%^";`, tcsh: `setenv V "%PATH%^";`,
+			powershell: `$Env:V = "%PATH%^"`, emacs: `(setenv "V" "%PATH%^")`,
+		},
+	}
+	for _, tt := range tests {
+		want := map[string]string{
+			"bash": tt.posix, "zsh": tt.posix, "sh": tt.posix, "ksh": tt.posix,
+			"fish": tt.fish, "tcsh": tt.tcsh, "powershell": tt.powershell, "emacs": tt.emacs, "cmd": tt.cmd,
+		}
+		for shell, line := range want {
+			vars := []envVar{{"V", tt.value}}
+			err := checkEnv(shell, vars)
+			if shell == "cmd" && line == "" {
+				require.Error(t, err, "%q must be refused for cmd", tt.value)
+				assert.Contains(t, err.Error(), "V")
+				assert.Contains(t, err.Error(), "cmd")
+				continue
+			}
+			require.NoError(t, err, "%s %q", shell, tt.value)
+			got := renderEnv(shell, vars, false, []string{"docker-machine", "env", "dev"})
+			first, _, _ := strings.Cut(got, "\n# Run")
+			first, _, _ = strings.Cut(first, "\n: Run")
+			first, _, _ = strings.Cut(first, "\n;; Run")
+			first, _, _ = strings.Cut(first, "\nREM Run")
+			assert.Equal(t, line, first, "%s %q", shell, tt.value)
+		}
+	}
+}
+
+// Invalid UTF-8 goes through every shell's quoting byte for byte.
+func TestRenderEnvKeepsInvalidUTF8(t *testing.T) {
+	v := "a\xff\xfeb"
+	for _, shell := range []string{"bash", "fish", "tcsh", "powershell", "emacs", "cmd"} {
+		got := renderEnv(shell, []envVar{{"V", v}}, false, []string{"dm"})
+		assert.Contains(t, got, v, shell)
+	}
+}
+
+func TestCheckEnvCmd(t *testing.T) {
+	for _, c := range strings.Split(cmdUnsafe, "") {
+		err := checkEnv("cmd", []envVar{{"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", `C:\a` + c + `b`}})
+		require.Error(t, err, "%q", c)
+		assert.Contains(t, err.Error(), "DOCKER_CERT_PATH")
+		assert.Contains(t, err.Error(), "cmd")
+		assert.Equal(t, exitError, exitCode(err))
+	}
+	require.NoError(t, checkEnv("cmd", []envVar{{"DOCKER_CERT_PATH", `C:\Users\u\.docker\machine\machines\dev`}}))
+	require.NoError(t, checkEnv("bash", []envVar{{"V", "&|<>^%\"\n"}}), "only cmd refuses")
+}
+
+// The eval hint quotes words the way the values are quoted, and never
+// lets a line break end the comment line.
+func TestRenderEnvHintQuoting(t *testing.T) {
+	argv := []string{"/opt/my tools/dm", "-s", "/tmp/a;touch x", "env", "--shell", "S", "it's", "$(id)\nrm -rf ~"}
+	tests := map[string]string{
+		"bash":       `# eval $("/opt/my tools/dm" -s '/tmp/a;touch x' env --shell S 'it'\''s' '$(id)?rm -rf ~')`,
+		"fish":       `# eval ("/opt/my tools/dm" -s '/tmp/a;touch x' env --shell S 'it\'s' '$(id)?rm -rf ~')`,
+		"tcsh":       ": eval `\"/opt/my tools/dm\" -s '/tmp/a;touch x' env --shell S 'it'\\''s' '$(id)?rm -rf ~'`",
+		"powershell": `# & "/opt/my tools/dm" -s '/tmp/a;touch x' env --shell S 'it''s' '$(id)?rm -rf ~' | Invoke-Expression`,
+		"cmd":        "REM \t@FOR /f \"tokens=*\" %i IN ('\"/opt/my tools/dm\" -s \"/tmp/a;touch x\" env --shell S \"it's\" \"$(id)?rm -rf ~\"') DO @%i",
+		"emacs":      `;; (with-temp-buffer (shell-command "\"/opt/my tools/dm\" -s '/tmp/a;touch x' env --shell S 'it'\\''s' '$(id)?rm -rf ~'" (current-buffer)) (eval-buffer))`,
+	}
+	for shell, want := range tests {
+		got := renderEnv(shell, nil, true, argv)
+		lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+		require.Len(t, lines, 2, shell)
+		assert.Equal(t, want, lines[1], shell)
+	}
+	// argv[0] with a backslash keeps the original's form.
+	assert.Equal(t, `# eval $("C:\dm.exe" env)`, strings.Split(renderEnv("bash", nil, true, []string{`C:\dm.exe`, "env"}), "\n")[1])
+	assert.Equal(t, "# eval $(dm env '')", strings.Split(renderEnv("bash", nil, true, []string{"dm", "env", ""}), "\n")[1])
+}

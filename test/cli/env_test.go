@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -421,4 +422,30 @@ func TestConfig(t *testing.T) {
 
 	assert.Contains(t, m.fails("config", "--swarm", "dev"), "is not a swarm master")
 	assert.Contains(t, m.fails("config", "a", "b"), "Expected one machine name")
+}
+
+// A none machine whose --url is a command substitution: env cannot reach
+// it, so it fails with nothing on stdout, and evaluating it as the README
+// says runs nothing. (What env prints for such values is checked shell by
+// shell, in real shells, by the commands package's tests.)
+func TestEnvHostileURLRunsNothing(t *testing.T) {
+	t.Parallel()
+	m := newStore(t)
+	canary := filepath.Join(t.TempDir(), "canary")
+	url := "$(touch " + canary + ")`touch " + canary + "`"
+	m.create("m", url)
+
+	stdout, line, _ := m.failsHinting(opts{}, "env", "m")
+	assert.Empty(t, stdout)
+	assert.True(t, strings.HasPrefix(line, "Error checking TLS connection: "), line)
+
+	bash, err := exec.LookPath("bash")
+	require.NoError(t, err)
+	cmd := m.command(opts{}, "env", "m")
+	cmd.Path, cmd.Args = bash, []string{"bash", "-c", `eval "$("$0" env m)"; printf %s "${DOCKER_HOST-unset}"`, dm}
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, "unset", string(out))
+	_, err = os.Stat(canary)
+	assert.True(t, os.IsNotExist(err), "evaluating env output ran the URL")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -120,7 +121,8 @@ func (r *session) regenerateCertsCommand() *cli.Command {
 }
 
 func (r *session) regenerateCerts(ctx context.Context, cmd *cli.Command) error {
-	if _, err := r.targetNames(cmd); err != nil {
+	names, err := r.targetNames(cmd)
+	if err != nil {
 		return err
 	}
 	if !cmd.Bool("force") {
@@ -131,6 +133,12 @@ func (r *session) regenerateCerts(ctx context.Context, cmd *cli.Command) error {
 	}
 	log.Infof("Regenerating TLS certificates")
 	if cmd.Bool("client-certs") {
+		// A new CA invalidates every machine's certificates until it gets
+		// new ones: replace it only when at least one named machine can
+		// get them now. Load errors stop everything, as in runAction.
+		if err := r.someRegenerable(names); err != nil {
+			return err
+		}
 		log.Infof("Regenerating local certificates")
 		ao := r.api.DefaultAuthOptions("", r.global("tls-ca-cert"), r.global("tls-ca-key"), r.global("tls-client-cert"), r.global("tls-client-key"))
 		// Replace them even when still valid (the original kept valid ones, #4401).
@@ -144,6 +152,31 @@ func (r *session) regenerateCerts(ctx context.Context, cmd *cli.Command) error {
 		}
 		return r.runner.RegenerateCerts(ctx, h)
 	})
+}
+
+// someRegenerable loads every named machine and returns nil when all load
+// and at least one offers SSH; otherwise the errors regenerate-certs would
+// report for them, one line each.
+func (r *session) someRegenerable(names []string) error {
+	var loadErrs, sshErrs []string
+	for _, n := range names {
+		h, err := r.api.Store.Load(n)
+		if err != nil {
+			loadErrs = append(loadErrs, err.Error())
+			continue
+		}
+		if err := requireSSH(h, "regenerate-certs"); err != nil {
+			sshErrs = append(sshErrs, err.Error())
+			continue
+		}
+	}
+	if len(loadErrs) > 0 {
+		return errors.New(strings.Join(loadErrs, "\n"))
+	}
+	if len(sshErrs) == len(names) {
+		return errors.New(strings.Join(sshErrs, "\n"))
+	}
+	return nil
 }
 
 func (r *session) upgradeCommand() *cli.Command {

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -61,6 +62,13 @@ func GenerateCA(certPath, keyPath, org string, bits int) error {
 	if _, err := os.Stat(keyPath); err == nil {
 		return errors.New("certificate authority key already exists")
 	}
+	return generateCA(certPath, keyPath, org, bits, nil)
+}
+
+// generateCA writes a new CA pair over whatever is there. With backups
+// non-nil, existing files are kept as .bak copies first, whose names are
+// appended to it (see installPair).
+func generateCA(certPath, keyPath, org string, bits int, backups *[]string) error {
 	t, err := template(org)
 	if err != nil {
 		return err
@@ -75,7 +83,7 @@ func GenerateCA(certPath, keyPath, org string, bits int) error {
 	if err != nil {
 		return fmt.Errorf("creating CA certificate: %w", err)
 	}
-	return writePair(certPath, keyPath, der, key)
+	return writePair(certPath, keyPath, der, key, backups)
 }
 
 // Options describe a certificate signed by the store CA.
@@ -93,6 +101,10 @@ type Options struct {
 
 // Generate writes a certificate and key signed by the CA.
 func Generate(o Options) error {
+	return generate(o, nil)
+}
+
+func generate(o Options, backups *[]string) error {
 	ca, caKey, err := LoadCA(o.CACertPath, o.CAKeyPath)
 	if err != nil {
 		return err
@@ -129,16 +141,163 @@ func Generate(o Options) error {
 	if err != nil {
 		return fmt.Errorf("signing certificate: %w", err)
 	}
-	return writePair(o.CertPath, o.KeyPath, der, key)
+	return writePair(o.CertPath, o.KeyPath, der, key, backups)
 }
 
-func writePair(certPath, keyPath string, der []byte, key *rsa.PrivateKey) error {
+func writePair(certPath, keyPath string, der []byte, key *rsa.PrivateKey, backups *[]string) error {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	if err := fsutil.WriteFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	return installPair(certPath, keyPath, certPEM, keyPEM, backups)
+}
+
+// pairTmpInfix marks the temporary files of a pair being written:
+// ".<name>.pair-tmp-<random>" next to <name>. Bootstrap completes or
+// removes what an interrupted write left (sweepPair).
+const pairTmpInfix = ".pair-tmp-"
+
+func pairTmpPrefix(path string) string { return "." + filepath.Base(path) + pairTmpInfix }
+
+// Test hooks: writeTemp writes a temporary file's content (a test makes
+// it fail as a full disk does); afterKeyRename runs between the two
+// renames (a test makes it fail as a crash there would).
+var (
+	writeTemp      = func(f *os.File, data []byte) (int, error) { return f.Write(data) }
+	afterKeyRename = func() error { return nil }
+)
+
+// installPair puts a certificate and its key into place so that no
+// failure loses the pair that was there:
+//
+//  1. both are written to temporary files next to their destinations and
+//     fsynced; a failure here (ENOSPC) removes them and changes nothing;
+//  2. with backups non-nil, every existing destination is kept as
+//     <path>.bak-<timestamp> (a hard link: no space needed), and the
+//     backups' names are appended to it;
+//  3. the key is renamed into place, then the certificate.
+//
+// A crash between the two renames leaves the new key with the old (or no)
+// certificate — a pair that does not match, which readers treat as
+// incomplete — and the new certificate in its temporary file, from which
+// the next Bootstrap completes the pair.
+func installPair(certPath, keyPath string, certPEM, keyPEM []byte, backups *[]string) error {
+	keyTmp, err := writeTempFile(keyPath, keyPEM, 0o600)
+	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(certPath, certPEM, 0o644)
+	certTmp, err := writeTempFile(certPath, certPEM, 0o644)
+	if err != nil {
+		os.Remove(keyTmp)
+		return err
+	}
+	if backups != nil {
+		for _, p := range []string{keyPath, certPath} {
+			name, err := backupFile(p)
+			if err != nil {
+				os.Remove(keyTmp)
+				os.Remove(certTmp)
+				return err
+			}
+			if name != "" {
+				*backups = append(*backups, name)
+			}
+		}
+	}
+	if err := os.Rename(keyTmp, keyPath); err != nil {
+		os.Remove(keyTmp)
+		os.Remove(certTmp)
+		return err
+	}
+	// From here on the temporary certificate is kept on failure: it
+	// completes the pair at the next Bootstrap.
+	if err := afterKeyRename(); err != nil {
+		return err
+	}
+	if err := os.Rename(certTmp, certPath); err != nil {
+		return err
+	}
+	if err := fsutil.SyncDir(filepath.Dir(keyPath)); err != nil {
+		return err
+	}
+	if filepath.Dir(certPath) != filepath.Dir(keyPath) {
+		return fsutil.SyncDir(filepath.Dir(certPath))
+	}
+	return nil
+}
+
+// writeTempFile writes data to a new temporary file next to path, with
+// perm, fsynced, and returns its name.
+func writeTempFile(path string, data []byte, perm os.FileMode) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), pairTmpPrefix(path)+"*")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	err = f.Chmod(perm)
+	if err == nil {
+		if _, err = writeTemp(f, data); err != nil {
+			err = fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	if err == nil {
+		if err = f.Sync(); err != nil {
+			err = fmt.Errorf("syncing %s: %w", path, err)
+		}
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("writing %s: %w", path, cerr)
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// backupFile keeps the file at path as <path>.bak-<UTC timestamp> (with a
+// counter when that name is taken) and returns the backup's name, or ""
+// when there is no file. It hard-links, so the original stays in place
+// and no space is needed; where links are not supported it copies.
+func backupFile(path string) (string, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	base := path + ".bak-" + time.Now().UTC().Format("20060102T150405Z")
+	for i := 0; ; i++ {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Link(path, name)
+		if err == nil {
+			return name, nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		data, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return "", fmt.Errorf("keeping a copy of %s: %w", path, rerr)
+		}
+		f, cerr := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(cerr, fs.ErrExist) {
+			continue
+		}
+		if cerr != nil {
+			return "", fmt.Errorf("keeping a copy of %s: %w", path, cerr)
+		}
+		_, werr := f.Write(data)
+		if werr == nil {
+			werr = f.Sync()
+		}
+		if err := f.Close(); werr == nil {
+			werr = err
+		}
+		if werr != nil {
+			os.Remove(name)
+			return "", fmt.Errorf("keeping a copy of %s: %w", path, werr)
+		}
+		return name, nil
+	}
 }
 
 // LoadCA reads the CA certificate and its key.

@@ -300,17 +300,6 @@ func TestBootstrapKeepsExistingCA(t *testing.T) {
 	require.NoError(t, readCert(t, a.ClientCertPath).CheckSignatureFrom(readCert(t, a.CaCertPath)))
 }
 
-// The original refused to create a CA over an existing key.
-func TestBootstrapRefusesOrphanCAKey(t *testing.T) {
-	dir := t.TempDir()
-	a := authIn(dir)
-	require.NoError(t, os.WriteFile(a.CaPrivateKeyPath, []byte("key"), 0o600))
-	captureLog(t)
-	err := cert.Bootstrap(a, false)
-	assert.ErrorContains(t, err, "certificate authority key already exists")
-	assert.Equal(t, "key", string(readFile(t, a.CaPrivateKeyPath)))
-}
-
 // writeCert writes a certificate with the given validity, signed by
 // parent (self-signed when parent is nil), and returns it with its key.
 func writeCert(t *testing.T, certPath, keyPath string, tmpl *x509.Certificate, parent *x509.Certificate, parentKey any) (*x509.Certificate, *ecdsa.PrivateKey) {
@@ -425,16 +414,6 @@ func TestBootstrapRenewsExpired(t *testing.T) {
 			assert.NotEqual(t, old[p], now[p], p)
 		}
 		require.NoError(t, readCert(t, a.ClientCertPath).CheckSignatureFrom(readCert(t, a.CaCertPath)))
-	})
-
-	t.Run("unreadable CA aborts", func(t *testing.T) {
-		dir := t.TempDir()
-		a := authIn(dir)
-		require.NoError(t, os.WriteFile(a.CaCertPath, []byte("not a certificate"), 0o644))
-		captureLog(t)
-		err := cert.Bootstrap(a, false)
-		assert.ErrorContains(t, err, "reading the CA certificate")
-		assert.Equal(t, "not a certificate", string(readFile(t, a.CaCertPath)))
 	})
 }
 

@@ -53,20 +53,8 @@ func Bootstrap(a *auth.Options, renew bool) error {
 		if err != nil {
 			return fmt.Errorf("reading the CA certificate: %w", err)
 		}
-		switch {
-		case st.missing:
-			caNew = true
-		case st.expired:
-			log.Infof("CA certificate is outdated and needs to be regenerated")
-			caNew = true
-		case st.broken != "":
-			if !owned(a, caPair) {
-				return unusable(caPair, st)
-			}
-			log.Infof("CA is unusable and needs to be regenerated: %s", st.broken)
-			caNew = true
-		default:
-			log.Debugf("cert: CA %s exists and has not expired", a.CaCertPath)
+		if caNew, err = mustRenew(a, caPair, st, "CA certificate", "CA", "CA"); err != nil {
+			return err
 		}
 	}
 	if caNew {
@@ -92,20 +80,8 @@ func Bootstrap(a *auth.Options, renew bool) error {
 		if err != nil {
 			return fmt.Errorf("reading the client certificate: %w", err)
 		}
-		switch {
-		case st.missing:
-			clientNew = true
-		case st.expired:
-			log.Infof("Client certificate is outdated and needs to be regenerated")
-			clientNew = true
-		case st.broken != "":
-			if !owned(a, clientPair) {
-				return unusable(clientPair, st)
-			}
-			log.Infof("Client certificate is unusable and needs to be regenerated: %s", st.broken)
-			clientNew = true
-		default:
-			log.Debugf("cert: client certificate %s exists and has not expired", a.ClientCertPath)
+		if clientNew, err = mustRenew(a, clientPair, st, "Client certificate", "Client certificate", "client certificate"); err != nil {
+			return err
 		}
 	}
 	if clientNew {
@@ -173,6 +149,28 @@ func inspect(p pair, now time.Time, check func(*x509.Certificate) string) (pairS
 		return pairState{broken: why}, nil
 	}
 	return pairState{}, nil
+}
+
+// mustRenew decides from a pair's state whether it is made anew, and
+// says why: outdated and unusable pairs are announced (the original's
+// "<outdated> is outdated and needs to be regenerated"), a broken pair the
+// store does not own is refused. The names are those of the messages.
+func mustRenew(a *auth.Options, p pair, st pairState, outdated, unusableName, traced string) (bool, error) {
+	switch {
+	case st.missing:
+		return true, nil
+	case st.expired:
+		log.Infof("%s is outdated and needs to be regenerated", outdated)
+		return true, nil
+	case st.broken != "":
+		if !owned(a, p) {
+			return false, unusable(p, st)
+		}
+		log.Infof("%s is unusable and needs to be regenerated: %s", unusableName, st.broken)
+		return true, nil
+	}
+	log.Debugf("cert: %s %s exists and has not expired", traced, p.certPath)
+	return false, nil
 }
 
 // parseCert is ReadCert on data read from path, with its errors.

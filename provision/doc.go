@@ -7,9 +7,11 @@
 //
 // The package has no SSH code. Runner.Connect supplies a Commander (one
 // SSH connection, opened after waiting for SSH); every remote step of an
-// operation goes through it. Scripts run as root: `sh -c '<script>'`,
-// prefixed with `sudo -n` when the SSH user is not root. sudo is never
-// installed.
+// operation goes through it. Scripts run as root and go on stdin behind
+// one fixed command line (scriptCommand), prefixed with `sudo -n` when
+// the SSH user is not root: the certificates and the server key they
+// upload are never an argument of a local or remote process. sudo is
+// never installed.
 //
 // # Round trips
 //

@@ -68,7 +68,7 @@ type fakeHost struct {
 	diag string
 
 	commands []string // raw command lines
-	scripts  []string // unwrapped scripts
+	scripts  []string // the scripts given on stdin
 	restarts int
 	reloads  int
 
@@ -87,24 +87,33 @@ func newFakeHost(t *testing.T, osRelease string) *fakeHost {
 	return f
 }
 
-// unwrap reverses wrapCommand.
-func unwrap(t *testing.T, cmd string) (script string, sudo bool) {
+// sudoOf checks that cmd is the fixed command line of wrapCommand and
+// tells whether it runs through sudo.
+func sudoOf(t *testing.T, cmd string) bool {
 	t.Helper()
-	if rest, ok := strings.CutPrefix(cmd, "sudo -n "); ok {
-		sudo, cmd = true, rest
+	switch cmd {
+	case wrapCommand(false):
+		return false
+	case wrapCommand(true):
+		return true
 	}
-	rest, ok := strings.CutPrefix(cmd, "sh -c '")
-	require.True(t, ok, "command is not sh -c: %q", cmd)
-	require.True(t, strings.HasSuffix(rest, "'"))
-	return strings.ReplaceAll(strings.TrimSuffix(rest, "'"), `'\''`, "'"), sudo
+	t.Errorf("command is not the fixed script command: %q", cmd)
+	return false
 }
 
 type exitError struct{ code int }
 
 func (e *exitError) Error() string { return "Process exited with status " + strconv.Itoa(e.code) }
 
-func (f *fakeHost) Output(cmd string) (string, error) {
-	script, _ := unwrap(f.t, cmd)
+// OutputStdin implements Commander: the script is what arrives on stdin.
+func (f *fakeHost) OutputStdin(cmd string, stdin io.Reader) (string, error) {
+	b, err := io.ReadAll(stdin)
+	require.NoError(f.t, err)
+	return f.run(cmd, string(b))
+}
+
+func (f *fakeHost) run(cmd, script string) (string, error) {
+	sudoOf(f.t, cmd)
 	if out, err := exec.Command("sh", "-n", "-c", script).CombinedOutput(); err != nil {
 		f.t.Errorf("invalid shell script (%v): %s\n%s", err, out, script)
 	}

@@ -43,7 +43,9 @@ func TestIntegrationNspawnDebian(t *testing.T) {
 	e.runner.Connect = func(ctx context.Context, h *host.Host) (Commander, io.Closer, error) {
 		// The kit's ssh wrapper (system ssh, strict host keys) stands
 		// in for libmachine/ssh.
-		return commanderFunc(th.Run), nil, nil
+		return commanderFunc(func(cmd, script string) (string, error) {
+			return th.RunStdin(cmd, strings.NewReader(script))
+		}), nil, nil
 	}
 	// Options with characters systemd would otherwise interpret.
 	eo := e.h.HostOptions.EngineOptions

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -215,7 +216,45 @@ func TestScriptsAreValidShell(t *testing.T) {
 		out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput()
 		require.NoError(t, err, "script:\n%s\n%s", s, out)
 	}
-	// And the command line really is one sh -c word.
-	cmd := wrapCommand("echo 'it''s' \"$HOME\"", true)
-	assert.True(t, strings.HasPrefix(cmd, "sudo -n sh -c '"))
+	assert.Equal(t, "sudo -n "+scriptCommand, wrapCommand(true))
+	assert.Equal(t, scriptCommand, wrapCommand(false))
+}
+
+// TestScriptCommand runs the fixed command line with real shells: the
+// script comes from stdin, set -e holds, the exit status is the
+// script's, and commands of the script read /dev/null, not the rest of
+// the script.
+func TestScriptCommand(t *testing.T) {
+	run := func(shell, script string) (string, int) {
+		t.Helper()
+		// sshd runs the command line with the user's login shell.
+		c := exec.Command(shell, "-c", scriptCommand)
+		c.Stdin = strings.NewReader(script)
+		out, err := c.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out), ee.ExitCode()
+		}
+		require.NoError(t, err)
+		return string(out), 0
+	}
+	for _, shell := range []string{"sh", "bash", "zsh"} {
+		t.Run(shell, func(t *testing.T) {
+			if _, err := exec.LookPath(shell); err != nil {
+				t.Skipf("no %s", shell)
+			}
+			out, code := run(shell, "set -e\necho 'it'\\''s' \"$0\"\nfalse\necho not reached\n")
+			assert.Equal(t, 1, code)
+			assert.Equal(t, "it's sh\n", out)
+
+			out, code = run(shell, "f() { echo \"f:$1\"; }\nf a\nexit 7\n")
+			assert.Equal(t, 7, code)
+			assert.Equal(t, "f:a\n", out)
+
+			// A command reading stdin gets nothing; the script goes on.
+			out, code = run(shell, "cat\necho after-cat\nread x || echo eof\n")
+			assert.Equal(t, 0, code)
+			assert.Equal(t, "after-cat\neof\n", out)
+		})
+	}
 }

@@ -24,11 +24,13 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/redact"
 )
 
-// Commander runs remote shell commands over one SSH connection.
+// Commander runs remote shell commands over one SSH connection
+// (ssh.Client is one).
 type Commander interface {
-	// Output runs cmd and returns its combined output; a non-zero exit
-	// status is an error.
-	Output(cmd string) (string, error)
+	// OutputStdin runs cmd with stdin as its standard input and returns
+	// its combined output; a non-zero exit status is an error. Scripts go
+	// on stdin: cmd is a fixed command line without secrets.
+	OutputStdin(cmd string, stdin io.Reader) (string, error)
 }
 
 // ConnectFunc opens the SSH connection to a machine, waiting for SSH to
@@ -315,10 +317,11 @@ func (s *session) remote(step, script string) (string, error) {
 	}
 	s.res.Commands++
 	// The step's name, not the script: scripts carry certificates and
-	// keys. The SSH client logs the command itself, masked.
-	log.Debugf("ssh: running %s (%d-byte script)", step, len(script))
-	cmd := wrapCommand(script, s.sudo)
-	out, err := s.c.Output(cmd)
+	// keys. The script goes on stdin, so the command line (which the SSH
+	// client logs, masked) is fixed and carries none of them.
+	log.Debugf("ssh: running %s (%d-byte script on stdin)", step, len(script))
+	cmd := wrapCommand(s.sudo)
+	out, err := s.c.OutputStdin(cmd, strings.NewReader(script))
 	if err != nil {
 		if s.sudo && strings.Contains(out+err.Error(), "sudo:") && strings.Contains(out+err.Error(), "password") {
 			err = fmt.Errorf("%w (the SSH user %q needs passwordless sudo)", err, s.h.Driver.GetSSHUsername())

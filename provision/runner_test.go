@@ -452,13 +452,12 @@ func TestSudo(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, e.fake.commands)
 	for _, c := range e.fake.commands {
-		_, sudo := unwrap(t, c)
-		assert.True(t, sudo, c)
+		assert.True(t, sudoOf(t, c), c)
 	}
 
 	// A password prompt becomes a clear error.
 	e.runner.Connect = func(context.Context, *host.Host) (Commander, io.Closer, error) {
-		return commanderFunc(func(string) (string, error) {
+		return commanderFunc(func(string, string) (string, error) {
 			return "sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper\nsudo: a password is required\n", &exitError{1}
 		}), nil, nil
 	}
@@ -469,9 +468,17 @@ command : probe
 err     : Process exited with status 1 (the SSH user "admin" needs passwordless sudo)`)
 }
 
-type commanderFunc func(string) (string, error)
+// commanderFunc is a Commander given the command line and the script
+// read from stdin.
+type commanderFunc func(cmd, script string) (string, error)
 
-func (f commanderFunc) Output(cmd string) (string, error) { return f(cmd) }
+func (f commanderFunc) OutputStdin(cmd string, stdin io.Reader) (string, error) {
+	b, err := io.ReadAll(stdin)
+	if err != nil {
+		return "", err
+	}
+	return f(cmd, string(b))
+}
 
 func TestDetectionErrors(t *testing.T) {
 	e := newEnv(t, "NAME=\"Alpine Linux\"\nID=alpine\n")
@@ -487,7 +494,7 @@ func TestDetectionErrors(t *testing.T) {
 	assert.Equal(t, 0, res.Commands)
 
 	e.runner.Connect = func(context.Context, *host.Host) (Commander, io.Closer, error) {
-		return commanderFunc(func(string) (string, error) { return "partial output", nil }), nil, nil
+		return commanderFunc(func(string, string) (string, error) { return "partial output", nil }), nil, nil
 	}
 	_, err = e.run(OpProvision)
 	require.ErrorContains(t, err, "Error detecting OS: unexpected output of the host probe")
@@ -838,9 +845,9 @@ func TestHostsPattern(t *testing.T) {
 	}
 }
 
-// TestCommandErrorRedacts: a Commander whose error quotes the command
-// (like the test-host kit's) must not leak the key into the error, and
-// long outputs are cut to their end.
+// TestCommandErrorRedacts: a Commander whose error quotes the script it
+// was given on stdin must not leak the key into the error (the safety
+// net behind the stdin transport), and long outputs are cut to their end.
 func TestCommandErrorRedacts(t *testing.T) {
 	e := debianWithDocker(t)
 	var long []string
@@ -848,11 +855,12 @@ func TestCommandErrorRedacts(t *testing.T) {
 		long = append(long, fmt.Sprintf("line %d", i))
 	}
 	e.runner.Connect = func(context.Context, *host.Host) (Commander, io.Closer, error) {
-		return commanderFunc(func(cmd string) (string, error) {
-			if strings.Contains(cmd, "@@os-release") {
-				return e.fake.Output(cmd)
+		return commanderFunc(func(cmd, script string) (string, error) {
+			if strings.Contains(script, "@@os-release") {
+				return e.fake.run(cmd, script)
 			}
-			return strings.Join(long, "\n"), fmt.Errorf("ssh: %q: Process exited with status 1; raw: %s", cmd, cmd)
+			// The script is on stdin, yet the error quotes it.
+			return strings.Join(long, "\n"), fmt.Errorf("ssh: %q: Process exited with status 1; raw: %s", script, script)
 		}), nil, nil
 	}
 	_, err := e.run(OpProvision)
@@ -897,9 +905,9 @@ func TestProvisionEnablesOnly(t *testing.T) {
 func TestCommandErrorNotNested(t *testing.T) {
 	e := debianWithDocker(t)
 	e.runner.Connect = func(context.Context, *host.Host) (Commander, io.Closer, error) {
-		return commanderFunc(func(cmd string) (string, error) {
-			if strings.Contains(cmd, "@@os-release") {
-				return e.fake.Output(cmd)
+		return commanderFunc(func(cmd, script string) (string, error) {
+			if strings.Contains(script, "@@os-release") {
+				return e.fake.run(cmd, script)
 			}
 			return "E: broken", &ssh.ExitError{Code: 100, Cmd: cmd, Output: "E: broken"}
 		}), nil, nil

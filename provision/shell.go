@@ -19,15 +19,25 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// wrapCommand turns a root script into the command line sent over SSH:
-// `sh -c '<script>'` so the user's login shell does not matter, prefixed
-// with `sudo -n` when the SSH user is not root.
-func wrapCommand(script string, sudo bool) string {
-	cmd := "sh -c " + shellQuote(script)
+// scriptCommand is the command line of every remote script. The script
+// itself goes on the SSH session's stdin, never on a command line: it
+// embeds certificates and the server key, and an argument is readable
+// by any user of either machine (ps, /proc/<pid>/cmdline) — of the local
+// ssh process and of the remote shell. The shell reads the whole script
+// before running any of it, so a command of the script that reads stdin
+// (a package manager, an install script) cannot eat the rest of it; the
+// commands get /dev/null instead. `sh -c` also makes the user's login
+// shell irrelevant.
+const scriptCommand = `sh -c 's=$(cat) || exit 1; exec </dev/null; eval "$s"'`
+
+// wrapCommand returns the fixed, secret-free command line that runs a
+// root script given on stdin: scriptCommand, prefixed with `sudo -n`
+// when the SSH user is not root.
+func wrapCommand(sudo bool) string {
 	if sudo {
-		cmd = "sudo -n " + cmd
+		return "sudo -n " + scriptCommand
 	}
-	return cmd
+	return scriptCommand
 }
 
 // dockerdPathFunc finds the daemon: PATH first, then the places the

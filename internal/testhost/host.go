@@ -76,9 +76,20 @@ func (h *Host) Run(cmd string) (string, error) {
 
 // RunContext is Run with a context.
 func (h *Host) RunContext(ctx context.Context, cmd string) (string, error) {
+	return h.RunStdinContext(ctx, cmd, nil)
+}
+
+// RunStdin is Run with stdin as the remote command's standard input (a
+// script that must not appear on a command line).
+func (h *Host) RunStdin(cmd string, stdin io.Reader) (string, error) {
+	return h.RunStdinContext(context.Background(), cmd, stdin)
+}
+
+// RunStdinContext is RunStdin with a context.
+func (h *Host) RunStdinContext(ctx context.Context, cmd string, stdin io.Reader) (string, error) {
 	c := exec.CommandContext(ctx, "ssh", append(h.SSHArgs(), "--", cmd)...)
 	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
+	c.Stdin, c.Stdout, c.Stderr = stdin, &stdout, &stderr
 	if err := c.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("testhost: %s: %q: %w: %s", h.Name, cmd, err, strings.TrimSpace(stderr.String()))
 	}

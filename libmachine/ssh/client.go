@@ -78,6 +78,12 @@ type Client interface {
 	// non-zero exit gives an *ExitError (with Code and Output); transport
 	// errors are returned wrapped.
 	Output(cmd string) (string, error)
+	// OutputStdin is Output with stdin as the command's standard input
+	// (nil: none). Its content never appears on a command line: scripts
+	// carrying secrets go here, behind a fixed command such as `sh -s`.
+	// The command gets no pty, even with RequestTTY: a terminal would
+	// echo the input and cut long lines.
+	OutputStdin(cmd string, stdin io.Reader) (string, error)
 	// Run runs cmd with the given streams (nil = discard / no stdin). A
 	// non-zero exit gives an *ExitError.
 	Run(cmd string, stdin io.Reader, stdout, stderr io.Writer) error

@@ -308,6 +308,21 @@ func (c *ExternalClient) Output(cmd string) (string, error) {
 	return string(out), err
 }
 
+// OutputStdin implements Client. stdin is the ssh process's standard
+// input (OpenSSH forwards it to the remote command), never an argument.
+func (c *ExternalClient) OutputStdin(cmd string, stdin io.Reader) (string, error) {
+	ec, err := c.command(false, cmd)
+	if err != nil {
+		return "", err
+	}
+	ec.Stdin = stdin
+	done := traceExec(c.t, "command", c.binary, ec.Args[1:], 1)
+	out, err := ec.CombinedOutput()
+	err = c.runError(cmd, string(out), string(out), err)
+	done(err)
+	return string(out), err
+}
+
 // Run implements Client.
 func (c *ExternalClient) Run(cmd string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ec, err := c.command(c.t.RequestTTY, cmd)

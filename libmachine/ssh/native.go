@@ -278,6 +278,20 @@ func (c *NativeClient) Output(cmd string) (_ string, err error) {
 	return string(out), c.runError(cmd, string(out), err)
 }
 
+// OutputStdin implements Client.
+func (c *NativeClient) OutputStdin(cmd string, stdin io.Reader) (_ string, err error) {
+	done := traceCommand(c.t, cmd)
+	defer func() { done(err) }()
+	s, err := c.session()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	s.Stdin = stdin
+	out, err := s.CombinedOutput(cmd)
+	return string(out), c.runError(cmd, string(out), err)
+}
+
 // Run implements Client.
 func (c *NativeClient) Run(cmd string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	done := traceCommand(c.t, cmd)

@@ -1,0 +1,8 @@
+package ssh
+
+// SetExternalBinary replaces the ssh binary of an external client (tests
+// run it through a wrapper that records its argv).
+func SetExternalBinary(c Client, bin string) { c.(*ExternalClient).binary = bin }
+
+// ExternalBinary is the ssh binary an external client runs.
+func ExternalBinary(c Client) string { return c.(*ExternalClient).binary }

@@ -238,7 +238,8 @@ func fakeHostKey(path string) (ssh.Signer, error) {
 	return ssh.ParsePrivateKey(data)
 }
 
-// fakeGuest answers the remote commands of provisioning: the host probe
+// fakeGuest answers the remote commands of provisioning (command line and
+// stdin script together): the host probe
 // describes a Debian 12 host named like the machine with Docker
 // installed and running; every other command (the SSH wait, the
 // configure script that writes certificates and restarts Docker)
@@ -300,7 +301,6 @@ func serveFakeSSH(l net.Listener, cfg *ssh.ServerConfig, guest func(string) (str
 
 func fakeSession(ch ssh.Channel, reqs <-chan *ssh.Request, guest func(string) (string, uint32)) {
 	defer ch.Close()
-	go io.Copy(io.Discard, ch) // stdin
 	for req := range reqs {
 		switch req.Type {
 		case "exec":
@@ -310,7 +310,10 @@ func fakeSession(ch ssh.Channel, reqs <-chan *ssh.Request, guest func(string) (s
 				continue
 			}
 			req.Reply(true, nil)
-			out, status := guest(p.Command)
+			// Provisioning sends its scripts on stdin (the command line
+			// is fixed); the client closes stdin after them.
+			script, _ := io.ReadAll(ch)
+			out, status := guest(p.Command + "\n" + string(script))
 			io.WriteString(ch, out)
 			ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
 			return

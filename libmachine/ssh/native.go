@@ -261,7 +261,17 @@ func commandPty(s *ssh.Session) error {
 }
 
 // Output implements Client.
-func (c *NativeClient) Output(cmd string) (_ string, err error) {
+func (c *NativeClient) Output(cmd string) (string, error) { return c.output(cmd, nil) }
+
+// OutputStdin implements Client. It never requests a terminal: one would
+// echo the input and cut long lines.
+func (c *NativeClient) OutputStdin(cmd string, stdin io.Reader) (string, error) {
+	return c.output(cmd, stdin)
+}
+
+// output runs cmd with stdin, or, without stdin, with the terminal the
+// target may ask for.
+func (c *NativeClient) output(cmd string, stdin io.Reader) (_ string, err error) {
 	done := traceCommand(c.t, cmd)
 	defer func() { done(err) }()
 	s, err := c.session()
@@ -269,25 +279,13 @@ func (c *NativeClient) Output(cmd string) (_ string, err error) {
 		return "", err
 	}
 	defer s.Close()
-	if c.t.RequestTTY {
+	if stdin != nil {
+		s.Stdin = stdin
+	} else if c.t.RequestTTY {
 		if err := commandPty(s); err != nil {
 			return "", err
 		}
 	}
-	out, err := s.CombinedOutput(cmd)
-	return string(out), c.runError(cmd, string(out), err)
-}
-
-// OutputStdin implements Client.
-func (c *NativeClient) OutputStdin(cmd string, stdin io.Reader) (_ string, err error) {
-	done := traceCommand(c.t, cmd)
-	defer func() { done(err) }()
-	s, err := c.session()
-	if err != nil {
-		return "", err
-	}
-	defer s.Close()
-	s.Stdin = stdin
 	out, err := s.CombinedOutput(cmd)
 	return string(out), c.runError(cmd, string(out), err)
 }

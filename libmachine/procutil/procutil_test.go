@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,6 +78,8 @@ func pipeInode(t *testing.T, f *os.File) string {
 }
 
 func TestCloseInheritedOnExec(t *testing.T) {
+	// Each run starts as a fresh process would (go test -count=N).
+	once, onceErr = sync.Once{}, nil
 	r, w := inheritedPipe(t)
 	inode := ""
 	if runtime.GOOS == "linux" {

@@ -26,7 +26,7 @@ type Host struct {
 	Kind    string  // "nspawn" or "qemu"
 	Flavour Flavour // image it booted
 	// IP and SSHPort are what a client dials: the host's address in its own network namespace
-	// (nspawn, port 22) or a loopback address 127.0.0.N with qemu's port forwards (qemu).
+	// (nspawn, port 22) or a loopback address 127.0.2.N with qemu's port forwards (qemu).
 	IP      string
 	SSHPort int
 	// DockerPort is where a docker daemon on the host listening on tcp://0.0.0.0:2376 is

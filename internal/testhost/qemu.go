@@ -18,7 +18,7 @@ import (
 //     overrides "tcg,tb-size=256"), q35, -cpu max, 2 vCPUs, 512 MiB;
 //   - boots the image's kernel and MODULES=list initrd directly, with a copy-on-write qcow2
 //     overlay over the cached base disk;
-//   - uses user-mode networking: Host.IP is a loopback address 127.0.0.N unique on the machine,
+//   - uses user-mode networking: Host.IP is a loopback address 127.0.2.N unique on the machine,
 //     forwarded to the guest's port 22 (Host.SSHPort; 22 unless something listens on *:22) and
 //     2376; the guest reaches Debian's mirror through qemu unless opts.NoEgress (restrict=on);
 //   - gets fresh SSH host keys and root's authorized_keys through qemu fw_cfg
@@ -30,8 +30,10 @@ func StartQEMU(t testing.TB, opts Options) *Host {
 	return start(t, opts, AvailableQEMU(), startQEMU)
 }
 
-// allocLoopback picks 127.0.0.N (N >= 2) that no kit host holds and where port 2376 is free,
+// allocLoopback picks 127.0.2.N (N >= 2) that no kit host holds and where port 2376 is free,
 // and the SSH port: 22 when free there, else a free ephemeral port. Run-dir lock held.
+// The kit keeps to 127.0.2.0/24 so that its VMs never take an address the qemu driver
+// allocates (127.0.0.N) to machines of tests running at the same time.
 func allocLoopback() (string, int, error) {
 	used := map[string]bool{}
 	for _, st := range allStates() {
@@ -40,7 +42,7 @@ func allocLoopback() (string, int, error) {
 		}
 	}
 	for n := 2; n < 255; n++ {
-		ip := fmt.Sprintf("127.0.0.%d", n)
+		ip := fmt.Sprintf("127.0.2.%d", n)
 		if used[ip] || !freeTCP(ip, 2376) {
 			continue
 		}
@@ -55,7 +57,7 @@ func allocLoopback() (string, int, error) {
 		l.Close()
 		return ip, port, nil
 	}
-	return "", 0, fmt.Errorf("testhost: no free loopback address 127.0.0.2-254")
+	return "", 0, fmt.Errorf("testhost: no free loopback address 127.0.2.2-254")
 }
 
 func startQEMU(t testing.TB, img Image, opts Options) (*Host, error) {

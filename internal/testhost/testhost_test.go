@@ -147,7 +147,7 @@ func TestQEMU(t *testing.T) {
 	}
 	skipUnless(t, AvailableQEMU())
 	h := StartQEMU(t, Options{Flavour: Docker})
-	check(t, strings.HasPrefix(h.IP, "127.0.0."), "IP %s", h.IP)
+	check(t, strings.HasPrefix(h.IP, "127.0.2."), "IP %s", h.IP)
 	out, err := h.Run("uname -r; command -v dockerd; cat /proc/cmdline")
 	must(t, err)
 	check(t, strings.Contains(out, "-amd64\n") && strings.Contains(out, "/usr/sbin/dockerd"), "VM: %q", out)

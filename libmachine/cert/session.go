@@ -27,6 +27,11 @@ import (
 type SessionCache struct {
 	path        string
 	fingerprint [sha256.Size]byte
+	// loaded caches the first read of the file: Has and Get in one
+	// check read it once.
+	loaded        bool
+	ticket, state []byte
+	ok            bool
 }
 
 // sessionMagic starts every session file (format version 1).
@@ -55,6 +60,14 @@ func (c *SessionCache) Has() bool {
 }
 
 func (c *SessionCache) read() (ticket, state []byte, ok bool) {
+	if !c.loaded {
+		c.loaded = true
+		c.ticket, c.state, c.ok = c.readFile()
+	}
+	return c.ticket, c.state, c.ok
+}
+
+func (c *SessionCache) readFile() (ticket, state []byte, ok bool) {
 	data, err := os.ReadFile(c.path)
 	if err != nil {
 		return nil, nil, false
@@ -94,6 +107,7 @@ func (c *SessionCache) Get(string) (*tls.ClientSessionState, bool) {
 // deletes the file when crypto/tls drops the session. Failures (a full
 // disk) only cost the next process a full handshake.
 func (c *SessionCache) Put(_ string, cs *tls.ClientSessionState) {
+	c.loaded = false
 	if cs == nil {
 		os.Remove(c.path)
 		return

@@ -37,12 +37,6 @@ func SetDebug(on bool) {
 	mu.Unlock()
 }
 
-// IsDebug reports whether debug output is on.
-func IsDebug() bool {
-	mu.Lock()
-	defer mu.Unlock()
-	return debug
-}
 
 // History returns every line logged so far, masked by redact.String.
 // Lines are masked here, when they are about to leave the process, not

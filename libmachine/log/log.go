@@ -37,7 +37,6 @@ func SetDebug(on bool) {
 	mu.Unlock()
 }
 
-
 // History returns every line logged so far, masked by redact.String.
 // Lines are masked here, when they are about to leave the process, not
 // when they are logged: most runs never ask, and masking every line of

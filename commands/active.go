@@ -26,7 +26,8 @@ func (r *session) activeCommand() *cli.Command {
 			}
 			dockerHost := r.Getenv("DOCKER_HOST")
 			if dockerHost == "" {
-				return errors.New("No active host found: DOCKER_HOST is not set (run 'eval $(docker-machine env NAME)')")
+				// The original's text first; ours on the next line.
+				return withHint(errors.New("No active host found"), "DOCKER_HOST is not set (run 'eval $(docker-machine env NAME)')")
 			}
 			results, err := r.api.Store.LoadAll()
 			if err != nil {

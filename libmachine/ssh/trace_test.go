@@ -133,7 +133,7 @@ func TestTraceCommands(t *testing.T) {
 // TestTraceTransportError: a failed connection is logged as an error,
 // not as an exit status.
 func TestTraceTransportError(t *testing.T) {
-	port := sshtest.FreePort(t, "127.0.0.1")
+	port := sshtest.RefusedPort(t, "127.0.0.1")
 	for _, kind := range kinds {
 		t.Run(string(kind), func(t *testing.T) {
 			from := len(log.History())

@@ -23,6 +23,7 @@ type Proxy struct {
 	conns    map[net.Conn]struct{}
 	closed   bool
 	wg       sync.WaitGroup
+	accepts  chan struct{}
 }
 
 // StartProxy listens on 127.0.0.1 and forwards to target; it is closed by
@@ -34,7 +35,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 		t.Fatalf("sshtest: proxy: %v", err)
 	}
 	a := l.Addr().(*net.TCPAddr)
-	p := &Proxy{Host: a.IP.String(), Port: a.Port, l: l, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{Host: a.IP.String(), Port: a.Port, l: l, target: target, conns: map[net.Conn]struct{}{}, accepts: make(chan struct{}, 1024)}
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(p.Close)
@@ -50,6 +51,12 @@ func (p *Proxy) Accepted() int {
 	defer p.mu.Unlock()
 	return p.accepted
 }
+
+// Accepts receives a value for every accepted client connection (the
+// first 1024 not yet received are kept), sent after the connection is
+// counted and before the proxy dials the target: a test can wait for a
+// client's attempt and change the target for the next one.
+func (p *Proxy) Accepts() <-chan struct{} { return p.accepts }
 
 // SetTarget changes where new connections go.
 func (p *Proxy) SetTarget(addr string) {
@@ -100,6 +107,10 @@ func (p *Proxy) serve() {
 		p.accepted++
 		target := p.target
 		p.mu.Unlock()
+		select {
+		case p.accepts <- struct{}{}:
+		default:
+		}
 		p.wg.Add(1)
 		go p.handle(c, target)
 	}

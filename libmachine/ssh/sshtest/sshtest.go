@@ -4,9 +4,13 @@
 // The server runs /usr/sbin/sshd as root (it must be able to switch to the
 // logged-in user) with its own configuration, fresh ed25519 host key and
 // authorized_keys file in a temporary directory; it logs in as root and
-// commands run on the test machine itself. Start returns once the server
-// completed a key exchange with its own host key (polling, no sleeps), so
-// a port grabbed by someone else is detected and another one is tried.
+// commands run on the test machine itself. sshd cannot bind port 0 nor
+// take over a listening socket, so the server picks a free port and sshd
+// binds it itself: when someone else took the port in between, sshd
+// exits with "Address already in use" and Start tries a fresh port.
+// Start returns once sshd reported READY=1 on a notification socket (the
+// sd_notify protocol; sent after it is listening) and one key exchange
+// saw its own host key: no polling, no sleeps.
 // Sessions get HOME set to a private empty directory (Server.Home; the
 // working directory stays root's real home), so the test machine's own
 // dotfiles neither slow every command down nor get modified. Tests are
@@ -20,6 +24,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -38,8 +43,9 @@ import (
 // SSHD is the server binary used.
 const SSHD = "/usr/sbin/sshd"
 
-// readyTimeout bounds the wait for a started sshd to answer.
-const readyTimeout = 10 * time.Second
+// readyTimeout bounds the wait for a started sshd to report it is ready;
+// only a hung sshd reaches it, also on a loaded machine.
+const readyTimeout = 60 * time.Second
 
 // Available reports whether a test server can run here, and why not.
 func Available() (ok bool, reason string) {
@@ -272,9 +278,10 @@ func (s *Server) writeConfig() error {
 	return os.WriteFile(s.ConfigPath, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
-// Start starts sshd and returns once it answers with its host key. With
-// no fixed port it retries on a fresh free port if the bind fails. It is
-// safe to call from any goroutine.
+// Start starts sshd and returns once it is listening and answers with its
+// host key. With no fixed port it retries on a fresh free port when the
+// port was taken between picking it and sshd binding it. It is safe to
+// call from any goroutine.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,28 +289,81 @@ func (s *Server) Start() error {
 		return errors.New("sshd already running")
 	}
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 10; attempt++ {
 		if !s.fixed {
 			if s.Port, err = freePort(s.Host); err != nil {
 				return err
 			}
 		}
-		if err = s.startOnce(); err == nil || s.fixed {
+		err = s.startOnce()
+		if !errors.Is(err, errAddrInUse) || s.fixed {
 			return err
 		}
 	}
 	return err
 }
 
+// errAddrInUse means sshd could not bind its port: another process took
+// it after freePort saw it free.
+var errAddrInUse = errors.New("port taken by another process")
+
+var notifySeq struct {
+	sync.Mutex
+	n int
+}
+
+// notifySocket listens on a fresh abstract unix datagram socket for
+// sd_notify messages and returns its NOTIFY_SOCKET name.
+func notifySocket() (*net.UnixConn, string, error) {
+	notifySeq.Lock()
+	notifySeq.n++
+	name := fmt.Sprintf("@docker-machine-sshtest-%d-%d", os.Getpid(), notifySeq.n)
+	notifySeq.Unlock()
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		return nil, "", fmt.Errorf("notification socket: %w", err)
+	}
+	return c, name, nil
+}
+
+// waitNotify returns a channel closed when READY=1 arrives on c.
+func waitNotify(c *net.UnixConn) <-chan struct{} {
+	ready := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return // closed
+			}
+			for _, l := range strings.Split(string(buf[:n]), "\n") {
+				if l == "READY=1" {
+					close(ready)
+					return
+				}
+			}
+		}
+	}()
+	return ready
+}
+
 func (s *Server) startOnce() error {
 	if err := s.writeConfig(); err != nil {
 		return err
 	}
+	notify, name, err := notifySocket()
+	if err != nil {
+		return err
+	}
+	defer notify.Close()
+	ready := waitNotify(notify)
 	logf, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
+	logStart, _ := logf.Seek(0, io.SeekEnd)
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", s.ConfigPath)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+name)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -316,41 +376,36 @@ func (s *Server) startOnce() error {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	if err := waitReady(s.Addr(), s.hostKey, done); err != nil {
+	fail := func(err error) error {
 		_ = cmd.Process.Kill()
 		<-done
 		return fmt.Errorf("sshd on %s: %w\n--- sshd log ---\n%s", s.Addr(), err, s.Log())
+	}
+	timeout := time.NewTimer(readyTimeout)
+	defer timeout.Stop()
+	select {
+	case <-ready:
+	case <-done:
+		// The log of this start only: an earlier start on another port
+		// may have logged the same words.
+		if b, _ := os.ReadFile(s.LogPath); int64(len(b)) >= logStart && strings.Contains(string(b[logStart:]), "Address already in use") {
+			return fmt.Errorf("sshd on %s: %w", s.Addr(), errAddrInUse)
+		}
+		return fail(errors.New("sshd exited before it was ready"))
+	case <-timeout.C:
+		return fail(fmt.Errorf("no READY=1 from sshd within %s (an sshd without sd_notify support?)", readyTimeout))
+	}
+	// sshd is listening; the key exchange proves it is this server that
+	// answers on the address (and that the host key loaded).
+	if err := probeHostKey(s.Addr(), s.hostKey); err != nil {
+		return fail(err)
 	}
 	s.cmd, s.done = cmd, done
 	return nil
 }
 
-// errOtherServer means another server answered on our port (it was taken
-// between picking it and sshd binding it).
+// errOtherServer means a server with another host key answered.
 var errOtherServer = errors.New("another SSH server answers on this port")
-
-// waitReady polls until the sshd on addr completes a key exchange with
-// hostKey (proving it is this server, not another one that grabbed the
-// port), it exits, or readyTimeout passes.
-func waitReady(addr string, hostKey ssh.PublicKey, exited <-chan struct{}) error {
-	deadline := time.Now().Add(readyTimeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := probeHostKey(addr, hostKey)
-		if err == nil || errors.Is(err, errOtherServer) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s: %v", readyTimeout, err)
-		}
-		select {
-		case <-exited:
-			return errors.New("sshd exited before accepting connections")
-		case <-tick.C:
-		}
-	}
-}
 
 // probeHostKey runs an SSH key exchange with addr and checks the host key;
 // authentication is not attempted.
@@ -414,16 +469,40 @@ func (s *Server) Restart() error {
 	return s.Start()
 }
 
-// FreePort returns a currently unused TCP port on host (loopback).
-func FreePort(t testing.TB, host string) int {
+// RefusedPort returns a TCP port on host (default 127.0.0.1) that refuses
+// connections until the test ends: a socket is bound to it but never
+// listens, so the kernel answers connection attempts with a reset and no
+// other process can bind the port meanwhile (the socket has no
+// SO_REUSEADDR). A port that was merely free a moment ago could be taken
+// by a concurrent test.
+func RefusedPort(t testing.TB, host string) int {
 	t.Helper()
-	p, err := freePort(host)
-	if err != nil {
-		t.Fatalf("sshtest: %v", err)
+	if host == "" {
+		host = "127.0.0.1"
 	}
-	return p
+	ip := net.ParseIP(host).To4()
+	if ip == nil {
+		t.Fatalf("sshtest: RefusedPort: %q is not an IPv4 address", host)
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("sshtest: RefusedPort: socket: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	sa := &syscall.SockaddrInet4{}
+	copy(sa.Addr[:], ip)
+	if err := syscall.Bind(fd, sa); err != nil {
+		t.Fatalf("sshtest: RefusedPort: bind %s:0: %v", host, err)
+	}
+	got, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("sshtest: RefusedPort: getsockname: %v", err)
+	}
+	return got.(*syscall.SockaddrInet4).Port
 }
 
+// freePort returns a port that was free on host a moment ago, for sshd to
+// bind (see the package comment for the race and how Start handles it).
 func freePort(host string) (int, error) {
 	if host == "" {
 		host = "127.0.0.1"

@@ -47,6 +47,10 @@ type session struct {
 	runner *provision.Runner
 	// sshTimeout bounds each wait for SSH.
 	sshTimeout time.Duration
+	// ctx is the invocation's context (cancelled by Ctrl-C), for the
+	// helpers shared by many commands (runAction) that get no context of
+	// their own from the command line library.
+	ctx context.Context
 }
 
 // Run executes the CLI and returns the process exit code.
@@ -67,6 +71,7 @@ func Run(ctx context.Context, e Env) int {
 		ctx, stop = e.Interrupts(ctx)
 		defer stop()
 	}
+	r.ctx = ctx
 	err = r.app().Run(ctx, e.Args)
 	if err != nil {
 		if msg := message(err); msg != "" {

@@ -122,7 +122,7 @@ func (r *session) act(h *host.Host, save bool, action hostAction) error {
 	if !save {
 		return action(h)
 	}
-	lock, err := r.api.Store.Lock(h.Name)
+	lock, err := r.api.Store.LockContext(r.ctx, h.Name)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/docker-machine-ng/machine/libmachine"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
 )
 
 // Exit codes.
@@ -61,6 +62,12 @@ func exitCode(err error) int {
 	var se *silentExit
 	if errors.As(err, &se) {
 		return se.code
+	}
+	// Stopped by Ctrl-C or SIGTERM (after cleaning up): the shell's
+	// convention, 128 + the signal, as if the signal had ended it.
+	var ie *procutil.InterruptError
+	if errors.As(err, &ie) {
+		return ie.ExitCode()
 	}
 	return exitError
 }

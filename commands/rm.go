@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/persist"
 )
 
@@ -41,9 +42,11 @@ func (r *session) rm(ctx context.Context, cmd *cli.Command) error {
 			return nil
 		}
 	}
+	// Leftovers of killed processes go first (other machines' too).
+	r.api.Sweep()
 	var errs, forceable []string
 	for _, n := range names {
-		removed, err := r.removeOne(n, force)
+		removed, err := r.removeOne(ctx, n, force)
 		if removed {
 			// With -f the local record goes even when the driver failed;
 			// say so, as the original did, and report the error too.
@@ -79,9 +82,9 @@ func (r *session) rm(ctx context.Context, cmd *cli.Command) error {
 // first, then the directory. force removes the directory even when the
 // machine cannot load or the driver fails. removed reports whether the
 // local directory is gone.
-func (r *session) removeOne(name string, force bool) (removed bool, err error) {
+func (r *session) removeOne(ctx context.Context, name string, force bool) (removed bool, err error) {
 	store := r.api.Store
-	lock, err := store.Lock(name)
+	lock, err := store.LockContext(ctx, name)
 	if err != nil {
 		return false, err
 	}
@@ -90,6 +93,11 @@ func (r *session) removeOne(name string, force bool) (removed bool, err error) {
 		return false, err
 	} else if !ok {
 		return false, &persist.ErrNotExist{Name: name}
+	}
+	if staging, ok := store.StagingDir(name); ok {
+		// A create that was interrupted (we hold its lock): undo what its
+		// driver made, as the sweep would.
+		return r.removeStaged(name, staging, force)
 	}
 	var driverErr error
 	h, err := store.Load(name)
@@ -103,6 +111,26 @@ func (r *session) removeOne(name string, force bool) (removed bool, err error) {
 	}
 	if err := store.Remove(name); err != nil {
 		return false, errors.Join(driverErr, err)
+	}
+	if driverErr != nil {
+		return true, fmt.Errorf("%w (local configuration removed)", driverErr)
+	}
+	return true, nil
+}
+
+func (r *session) removeStaged(name, staging string, force bool) (bool, error) {
+	var driverErr error
+	err := r.api.Store.CleanupStaged(name, staging, func(_ string, h *host.Host) error {
+		if h != nil && h.Driver != nil {
+			driverErr = h.Driver.Remove()
+		}
+		if force {
+			return nil
+		}
+		return driverErr
+	})
+	if err != nil {
+		return false, err
 	}
 	if driverErr != nil {
 		return true, fmt.Errorf("%w (local configuration removed)", driverErr)

@@ -132,15 +132,20 @@ type CreateOptions struct {
 }
 
 // Create runs the create pipeline: certificates, pre-create check, record,
-// driver create, wait for running, provision, connection check. On a
-// failure after the record exists, everything is rolled back unless
-// KeepOnFailure.
+// driver create, wait for running, provision, connection check.
+//
+// The machine is built in a hidden staging directory (persist.BeginCreate)
+// and becomes visible only when complete (persist.Publish). On a failure,
+// everything is rolled back unless KeepOnFailure, which publishes the
+// machine as far as it got. A create killed on the way leaves its staging
+// directory, which the next create or rm cleans up (Sweep).
 func (a *API) Create(ctx context.Context, h *host.Host, o CreateOptions) error {
-	lock, err := a.Store.Lock(h.Name)
+	lock, err := a.Store.LockContext(ctx, h.Name)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
+	a.Sweep()
 	if ok, err := a.Store.Exists(h.Name); err != nil {
 		return err
 	} else if ok {
@@ -153,21 +158,62 @@ func (a *API) Create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	if err := step("pre-create-check", h.Driver.PreCreateCheck); err != nil {
 		return &PreCreateError{Err: err}
 	}
-	if err := a.Store.CreateDir(h.Name); err != nil {
+	if err := ctx.Err(); err != nil {
+		return &CreateError{Err: interrupted(ctx, err), Name: h.Name}
+	}
+	if err := a.Store.BeginCreate(h.Name); err != nil {
 		return err
 	}
 	if err := a.Store.Save(h); err != nil {
 		a.Store.Remove(h.Name)
 		return err
 	}
-	if err := a.create(ctx, h, o); err != nil {
-		ce := &CreateError{Err: err, Name: h.Name, Kept: o.KeepOnFailure}
-		if !o.KeepOnFailure {
-			ce.CleanupErr = a.rollback(h)
-		}
-		return ce
+	err = a.create(ctx, h, o)
+	if err == nil {
+		return a.Store.Publish(h.Name)
 	}
-	return nil
+	if ctx.Err() != nil {
+		err = interrupted(ctx, err)
+	}
+	ce := &CreateError{Err: err, Name: h.Name, Kept: o.KeepOnFailure}
+	if !o.KeepOnFailure {
+		ce.CleanupErr = a.rollback(h)
+	}
+	if ce.Kept || ce.CleanupErr != nil {
+		// What is left must be reachable by the commands the message
+		// names (inspect, ssh, rm -f).
+		if perr := a.Store.Publish(h.Name); perr != nil {
+			ce.CleanupErr = errors.Join(ce.CleanupErr, perr)
+		}
+	}
+	return ce
+}
+
+// interrupted names the interruption as the cause of a failed create,
+// keeping the step's error for the debug trace.
+func interrupted(ctx context.Context, err error) error {
+	cause := context.Cause(ctx)
+	log.Debugf("create: interrupted during: %v", err)
+	return fmt.Errorf("%w", cause)
+}
+
+// Sweep cleans up what killed processes left in the store: removals that
+// did not finish, and creates that did not finish, whose driver
+// resources (a VM, a cloud instance) are removed through their driver
+// first. It never touches what another process holds.
+func (a *API) Sweep() {
+	for _, name := range a.Store.Sweep(removeDriver) {
+		log.Infof("Removed %q, left half-created by an interrupted create.", name)
+	}
+}
+
+// removeDriver is the persist.Cleanup of an unfinished create: the
+// driver removes what it made, as far as the record says.
+func removeDriver(_ string, h *host.Host) error {
+	if h == nil || h.Driver == nil {
+		return nil
+	}
+	return h.Driver.Remove()
 }
 
 func (a *API) rollback(h *host.Host) error {
@@ -175,8 +221,10 @@ func (a *API) rollback(h *host.Host) error {
 	if err := h.Driver.Remove(); err != nil {
 		errs = append(errs, fmt.Errorf("driver: %w", err))
 	}
-	if err := a.Store.Remove(h.Name); err != nil {
-		errs = append(errs, err)
+	if len(errs) == 0 {
+		if err := a.Store.Remove(h.Name); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -256,6 +304,9 @@ func WaitForState(ctx context.Context, d drivers.Driver, want state.State, timeo
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("waiting for state %s: %w", want, context.Cause(ctx))
+			}
 			return fmt.Errorf("timed out after %s waiting for state %s: %w", timeout, want, last)
 		case <-t.C:
 		}

@@ -11,9 +11,7 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/docker-machine-ng/machine/commands"
 	_ "github.com/docker-machine-ng/machine/drivers/none"
@@ -38,7 +36,7 @@ func main() {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Interrupts: func(ctx context.Context) (context.Context, context.CancelFunc) {
-			return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			return procutil.Interrupts(ctx, os.Stderr)
 		},
 	})
 	os.Exit(code)

@@ -157,11 +157,16 @@ func (a *Allocator) usedAddresses(self string) (usedSet, error) {
 			u.ports[ad.EnginePort] = true
 		}
 	}
+	// A machine being created lives in a staging directory
+	// (.staging-<hex>, reached through the link machines/NAME): its
+	// reservation counts, except when it is our own.
+	selfStaging, _ := os.Readlink(filepath.Join(dir, self))
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || e.Name() == self {
+		n := e.Name()
+		if !e.IsDir() || n == self || n == selfStaging || (strings.HasPrefix(n, ".") && !strings.HasPrefix(n, ".staging-")) {
 			continue
 		}
-		mdir := filepath.Join(dir, e.Name())
+		mdir := filepath.Join(dir, n)
 		if data, err := os.ReadFile(filepath.Join(mdir, reservationName)); err == nil {
 			var r Address
 			if json.Unmarshal(data, &r) == nil {

@@ -54,7 +54,24 @@ func ValidateName(name string) error {
 	if !validName().MatchString(name) || name == "." || name == ".." {
 		return ErrInvalidHostname
 	}
+	if len(name) > MaxNameLength {
+		return &NameTooLongError{Len: len(name)}
+	}
 	return nil
+}
+
+// MaxNameLength caps machine names. A name becomes file names in the
+// store (the machine's directory, its lock file ".NAME.lock", its TLS
+// session cache), which file systems limit to 255 bytes; the cap leaves
+// room for every one of them, so a machine that can be created can always
+// be removed.
+const MaxNameLength = 200
+
+// NameTooLongError refuses a name over MaxNameLength.
+type NameTooLongError struct{ Len int }
+
+func (e *NameTooLongError) Error() string {
+	return fmt.Sprintf("Invalid hostname specified. The name is %d characters long; machine names may have at most %d", e.Len, MaxNameLength)
 }
 
 // Marshal renders the config.json bytes (4-space indentation).

@@ -5,6 +5,9 @@
 package persist
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
 	"github.com/docker-machine-ng/machine/libmachine/host"
+	"github.com/docker-machine-ng/machine/libmachine/log"
 	"github.com/docker-machine-ng/machine/libmachine/registry"
 )
 
@@ -37,6 +41,10 @@ func (e *ErrNotExist) Error() string {
 type ErrExists struct{ Name string }
 
 func (e *ErrExists) Error() string { return fmt.Sprintf("Docker machine %q already exists", e.Name) }
+
+// ErrNotRegular refuses a config file that is not a regular file (a FIFO,
+// a device, a directory).
+var ErrNotRegular = errors.New("not a regular file; move it away and restore the machine's config.json from a backup, or remove the machine with \"docker-machine rm -f\"")
 
 // Store is a machine store rooted at Root.
 type Store struct {
@@ -67,7 +75,18 @@ func (s *Store) configPath(name string) string {
 }
 
 func (s *Store) lockPath(name string) string {
-	return filepath.Join(s.MachinesDir(), "."+name+".lock")
+	return filepath.Join(s.MachinesDir(), lockName(name))
+}
+
+// lockName is ".NAME.lock"; for names too long to leave room for the
+// affixes (possible in stores the original wrote: it had no cap) it is
+// ".lock-<sha256 of NAME>", so every machine can be locked and removed.
+func lockName(name string) string {
+	if len(name) <= host.MaxNameLength {
+		return "." + name + ".lock"
+	}
+	sum := sha256.Sum256([]byte(name))
+	return ".lock-" + hex.EncodeToString(sum[:16])
 }
 
 // List returns the machine names, sorted. Entries starting with "." are
@@ -106,7 +125,9 @@ func (s *Store) Exists(name string) (bool, error) {
 	if checkName(name) != nil {
 		return false, nil
 	}
-	_, err := os.Stat(s.MachineDir(name))
+	// Lstat: a machine being created (a link to its staging directory)
+	// exists too, even while its link dangles.
+	_, err := os.Lstat(s.MachineDir(name))
 	if err == nil {
 		return true, nil
 	}
@@ -122,11 +143,24 @@ func (s *Store) Load(name string) (*host.Host, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	dir := s.MachineDir(name)
+	if _, ok := s.stagingOf(name); ok {
+		return nil, &ErrBeingCreated{Name: name, Held: fsutil.Held(s.lockPath(name))}
+	}
+	return s.load(name, s.MachineDir(name))
+}
+
+// load reads the machine name from dir (its directory, or its staging
+// directory while it is being created).
+func (s *Store) load(name, dir string) (*host.Host, error) {
 	data, err := readFile(filepath.Join(dir, "config.json"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if ok, _ := s.Exists(name); ok {
+				if fsutil.Held(s.lockPath(name)) {
+					// Being removed or changed right now: no advice to
+					// remove it by force.
+					return nil, fmt.Errorf("machine %q is being changed by another docker-machine process (it has no config.json at the moment); try again when that process has finished", name)
+				}
 				return nil, fmt.Errorf("machine %q has no config.json; remove it with \"docker-machine rm -f %s\"", name, name)
 			}
 			return nil, &ErrNotExist{Name: name}
@@ -178,7 +212,9 @@ func (s *Store) LoadAll() ([]LoadResult, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				h, err := s.Load(names[i])
+				// List returned real directories only: no machine in
+				// creation among them.
+				h, err := s.load(names[i], s.MachineDir(names[i]))
 				out[i] = LoadResult{Name: names[i], Host: h, Err: err}
 			}
 		}()
@@ -191,19 +227,38 @@ func (s *Store) LoadAll() ([]LoadResult, error) {
 	return out, nil
 }
 
-// Lock serializes writers of one machine across processes.
+// Lock serializes writers of one machine across processes. It waits as
+// long as another process holds the machine; LockContext can be
+// interrupted.
 func (s *Store) Lock(name string) (*fsutil.Lock, error) {
+	return s.LockContext(context.Background(), name)
+}
+
+// LockContext is Lock until ctx ends. A wait is announced on stderr once,
+// naming the process waited for.
+func (s *Store) LockContext(ctx context.Context, name string) (*fsutil.Lock, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(s.MachinesDir(), DirMode); err != nil {
 		return nil, err
 	}
-	return fsutil.LockFile(s.lockPath(name))
+	l, err := fsutil.LockFileContext(ctx, s.lockPath(name), func(pid int) {
+		who := "another docker-machine process"
+		if pid > 0 {
+			who = fmt.Sprintf("docker-machine process %d", pid)
+		}
+		log.Errorf("Waiting for %s, which is using machine %q...", who, name)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("machine %q: %w", name, err)
+	}
+	return l, nil
 }
 
-// CreateDir makes the machine directory; it fails with ErrExists when the
-// name is taken (mkdir is atomic, so two creators cannot both succeed).
+// CreateDir makes the machine directory directly (no staging); it fails
+// with ErrExists when the name is taken (mkdir is atomic, so two creators
+// cannot both succeed). Create uses BeginCreate instead.
 func (s *Store) CreateDir(name string) error {
 	if err := checkName(name); err != nil {
 		return err
@@ -248,10 +303,20 @@ func (s *Store) Save(h *host.Host) error {
 	if err := fsutil.WriteFileAtomic(s.configPath(h.Name), data, FileMode); err != nil {
 		return fmt.Errorf("saving machine %q: %w", h.Name, err)
 	}
+	// The lock is held: temporary files in the directory are leftovers
+	// of interrupted writes.
+	sweepTemps(dir)
 	return nil
 }
 
 // Remove deletes the machine directory. Callers hold the machine's Lock.
+//
+// The directory is first renamed to machines/.rm-<random>, so that a
+// half-deleted directory never looks like a machine; the new name is
+// short and fixed, and a rename needs no free space, so this works for
+// every name and on a full disk. When even the rename fails, the
+// directory is deleted in place, config.json first. Leftovers of a
+// removal that was killed are deleted by Sweep.
 func (s *Store) Remove(name string) error {
 	if err := checkName(name); err != nil {
 		return err
@@ -260,17 +325,25 @@ func (s *Store) Remove(name string) error {
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return &ErrNotExist{Name: name}
 	}
-	// Rename first so a half-deleted directory never looks like a machine.
-	trash, err := os.MkdirTemp(s.MachinesDir(), ".removing-"+name+"-")
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(dir, filepath.Join(trash, name)); err != nil {
-		os.Remove(trash)
-		return fmt.Errorf("removing machine %q: %w", name, err)
+	if staging, ok := s.stagingOf(name); ok {
+		return s.discard(name, staging)
 	}
 	// The session ticket is a cache; a later machine of the same name
 	// would not match its fingerprint anyway.
 	os.Remove(s.TLSSessionPath(name))
-	return os.RemoveAll(trash)
+	trash, err := s.renameAside(dir, trashPrefix)
+	if err != nil {
+		log.Debugf("store: removing %s in place: %v", dir, err)
+		if err := os.Remove(filepath.Join(dir, "config.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing machine %q: %w", name, err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("removing machine %q: %w", name, err)
+		}
+		return nil
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		log.Debugf("store: %s is left for the next sweep: %v", trash, err)
+	}
+	return nil
 }

@@ -15,8 +15,10 @@ import (
 )
 
 // fuzzStore lays out base/sentinel (a sibling of the store that nothing
-// may touch) and base/store with certs/ and one machine, "keep".
-func fuzzStore(t *testing.T) (base string, s *persist.Store) {
+// may touch) and base/store with certs/ and one machine, "keep". One
+// store serves all inputs of a fuzz worker: Save syncs to disk, which is
+// slow on a loaded machine.
+func fuzzStore(t testing.TB) (base string, s *persist.Store) {
 	t.Helper()
 	base = t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(base, "sentinel", "machines", "x"), 0o700))
@@ -72,8 +74,8 @@ func FuzzStoreNames(f *testing.F) {
 		strings.Repeat("n", 200), strings.Repeat("n", 256), strings.Repeat("../", 20) + "tmp"} {
 		f.Add(s)
 	}
+	base, s := fuzzStore(f)
 	f.Fuzz(func(t *testing.T, name string) {
-		base, s := fuzzStore(t)
 		before := outsideMachines(testutil.TreeState(t, base))
 
 		ok, err := s.Exists(name)
@@ -160,10 +162,11 @@ func FuzzStoreLoadBytes(f *testing.F) {
 		`{"ConfigVersion": 3, "DriverName": "../../x", "Driver": null, "HostOptions": {}}`} {
 		f.Add([]byte(s))
 	}
+	base, s := fuzzStore(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		base, s := fuzzStore(t)
 		dir := s.MachineDir("fz")
 		require.NoError(t, os.Mkdir(dir, 0o700))
+		defer os.RemoveAll(dir)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600))
 		before := testutil.TreeState(t, base)
 		h, err := s.Load("fz")

@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(lockHelper())
 	}
+	if os.Getenv(holdEnv) != "" {
+		os.Exit(holdHelper())
+	}
 	os.Exit(m.Run())
 }
 

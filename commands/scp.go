@@ -136,6 +136,7 @@ func scpArgs(src, dst location, recursive, quiet bool) ([]string, func(), error)
 	if quiet {
 		argv = append(argv, "-q")
 	}
+	sameport := len(remotes) < 2 || remotes[0].Port == remotes[1].Port
 	var cleanup func()
 	if len(remotes) > 0 {
 		t, c, err := mergeTargets(remotes)
@@ -143,15 +144,33 @@ func scpArgs(src, dst location, recursive, quiet bool) ([]string, func(), error)
 			return nil, nil, err
 		}
 		cleanup = c
-		argv = append(argv, ssh.ExternalOptions(t)...)
+		opts := ssh.ExternalOptions(t)
+		if !sameport {
+			// Each end's port is in its scp:// URI; a -o Port= would
+			// override both.
+			opts = withoutPort(opts)
+		}
+		argv = append(argv, opts...)
 	}
-	sameport := len(remotes) < 2 || remotes[0].Port == remotes[1].Port
 	// "--": a path starting with "-" is a path, not an option.
 	argv = append(argv, "--")
 	for _, l := range []location{src, dst} {
 		argv = append(argv, scpSpec(l, sameport))
 	}
 	return argv, cleanup, nil
+}
+
+// withoutPort drops the "-o Port=N" pair from ssh options.
+func withoutPort(opts []string) []string {
+	var out []string
+	for i := 0; i < len(opts); i++ {
+		if opts[i] == "-o" && i+1 < len(opts) && strings.HasPrefix(opts[i+1], "Port=") {
+			i++
+			continue
+		}
+		out = append(out, opts[i])
+	}
+	return out
 }
 
 // mergeTargets combines the SSH options of one or two machines: their

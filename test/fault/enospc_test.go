@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/docker-machine-ng/machine/internal/testhost"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes on a fresh directory and
@@ -197,7 +195,7 @@ func TestENOSPCGeneric(t *testing.T) {
 	requireHosts(t)
 	requireDocker(t)
 	t.Parallel()
-	h := testhost.StartNspawn(t, testhost.Options{Flavour: testhost.Docker})
+	h := startDockerHost(t)
 	mnt := mountTmpfs(t, 4<<20)
 	s := newStoreAt(t, filepath.Join(mnt, "store"))
 	s.must(genericArgs(h, "g")...)

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/docker-machine-ng/machine/internal/testhost"
 )
 
 const removedMsg = "Everything the failed create made was removed."
@@ -146,7 +144,7 @@ func TestSIGINTCreateGeneric(t *testing.T) {
 	requireHosts(t)
 	requireDocker(t)
 	t.Parallel()
-	h := testhost.StartNspawn(t, testhost.Options{Flavour: testhost.Docker})
+	h := startDockerHost(t)
 	s := newStore(t)
 	for _, trigger := range []string{"Provisioning with", "Copying certs to the remote machine", "Setting Docker configuration"} {
 		r, sent := s.interruptOn(trigger, genericArgs(h, "g")...)

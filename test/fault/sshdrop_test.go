@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-
-	"github.com/docker-machine-ng/machine/internal/testhost"
 )
 
 // proxy forwards TCP connections from a loopback address to target. A
@@ -151,7 +149,7 @@ func TestSSHDroppedMidProvisioning(t *testing.T) {
 	requireDocker(t)
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(8, 11))
-	h := testhost.StartNspawn(t, testhost.Options{Flavour: testhost.Docker})
+	h := startDockerHost(t)
 	sshL, dockerL := listenPair(t, rng)
 	p := startProxy(t, sshL, h.Addr())
 	startProxy(t, dockerL, net.JoinHostPort(h.IP, "2376"))

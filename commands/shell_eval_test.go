@@ -131,16 +131,23 @@ func TestRenderEnvOrdinaryValuesEvaluate(t *testing.T) {
 	}
 }
 
-// FuzzEnvRender renders each input as DOCKER_HOST for bash and, where bash
-// is installed, evaluates it and compares. Seeds run with plain go test;
-// go test -fuzz=FuzzEnvRender ./commands explores further.
+// FuzzEnvRender renders each input as DOCKER_HOST for every shell of
+// evalShells (bash, dash, zsh, fish, tcsh) that is installed, evaluates
+// the output in that real shell and requires the value back byte for
+// byte, with nothing run. Seeds run with plain go test; go test
+// -fuzz=FuzzEnvRender ./commands explores further.
 func FuzzEnvRender(f *testing.F) {
 	for _, v := range hostileValues {
 		f.Add(v)
 	}
 	f.Add("tcp://192.168.99.100:2376")
 	f.Add("")
-	bash, _ := exec.LookPath("bash")
+	bins := map[string]string{}
+	for _, sh := range evalShells {
+		if b, err := exec.LookPath(sh.bin); err == nil {
+			bins[sh.name] = b
+		}
+	}
 	f.Fuzz(func(t *testing.T, v string) {
 		if strings.ContainsRune(v, 0) {
 			t.Skip("environment values cannot hold NUL")
@@ -149,10 +156,13 @@ func FuzzEnvRender(f *testing.F) {
 		if !strings.ContainsAny(v, "\\\"$`!") {
 			require.Equal(t, `export DOCKER_HOST="`+v+`"`, line, "an ordinary value prints as the original prints it")
 		}
-		if bash == "" {
-			return
+		for _, sh := range evalShells {
+			bin := bins[sh.name]
+			if bin == "" {
+				continue // TestRenderEnvEvaluatedByRealShells reports the missing shell
+			}
+			env := evalEnv(t, sh, bin, []envVar{{"DOCKER_HOST", v}}, []string{"docker-machine", "env"})
+			require.Equal(t, v, env["DOCKER_HOST"], "%s", sh.name)
 		}
-		env := evalEnv(t, evalShells[0], bash, []envVar{{"DOCKER_HOST", v}}, []string{"docker-machine", "env"})
-		require.Equal(t, v, env["DOCKER_HOST"])
 	})
 }

@@ -3,6 +3,7 @@ package host_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,10 +16,11 @@ import (
 )
 
 // nameOK is the machine-name rule written out by hand: a letter or digit,
-// then letters, digits, dots and dashes. ValidateName must agree with it
-// on every input, so an accepted name is always one plain directory entry.
+// then letters, digits, dots and dashes, at most MaxNameLength bytes.
+// ValidateName must agree with it on every input, so an accepted name is
+// always one plain directory entry.
 func nameOK(name string) bool {
-	if name == "" {
+	if name == "" || len(name) > host.MaxNameLength {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
@@ -33,14 +35,18 @@ func nameOK(name string) bool {
 
 func FuzzValidateName(f *testing.F) {
 	for _, s := range []string{"a", "dev", "a.b-c", "Default-2.example.com", "", ".", "..", "-", "-a", ".a",
-		"a/b", "../x", "a\x00b", "a\n", "a\nb", "é", "a b", "a_b", strings.Repeat("a", 300), "a..", "0-"} {
+		"a/b", "../x", "a\x00b", "a\n", "a\nb", "é", "a b", "a_b", strings.Repeat("a", host.MaxNameLength), strings.Repeat("a", host.MaxNameLength+1), strings.Repeat("a", 300), "a..", "0-"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
 		err := host.ValidateName(name)
 		require.Equal(t, nameOK(name), err == nil, "ValidateName(%q) = %v", name, err)
 		if err != nil {
-			require.ErrorIs(t, err, host.ErrInvalidHostname)
+			var long *host.NameTooLongError
+			if !errors.As(err, &long) {
+				require.ErrorIs(t, err, host.ErrInvalidHostname)
+			}
+			require.True(t, strings.HasPrefix(err.Error(), "Invalid hostname specified."), "%v", err)
 			return
 		}
 		require.Equal(t, name, filepath.Base(name), "an accepted name is a single path element")

@@ -10,12 +10,17 @@ BIN      := bin/docker-machine
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/docker-machine
 
-# The whole suite: unit, black-box CLI and end-to-end tests on real hosts
-# (tests that need root, nspawn or qemu skip with the reason when missing).
+# The whole suite: unit, black-box CLI and end-to-end tests on real hosts.
+# Tests that need something missing skip with the reason; the skip check
+# (internal/skipcheck) fails the run on any skip not listed, with its
+# reason, in scripts/ci-skips.txt, and on any failure. It prints a line
+# per package, the output of failing tests and the list of skips.
+# pipefail: go test's own status counts too.
 test: build
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
-	$(GO) test -race -timeout 35m ./...
+	$(GO) build -o bin/skipcheck ./internal/skipcheck
+	bash -o pipefail -c '$(GO) test -race -timeout 35m -json ./... 2>&1 | bin/skipcheck -allow scripts/ci-skips.txt'
 
 # Quick loop: no VMs, no nspawn hosts.
 test-short:

@@ -1,0 +1,39 @@
+package testutil
+
+import (
+	"net"
+	"syscall"
+	"testing"
+)
+
+// RefusedPort returns a TCP port on host (default 127.0.0.1) that refuses
+// connections until the test ends: a socket is bound to it but never
+// listens, so the kernel answers connection attempts with a reset and no
+// other process can bind the port meanwhile (the socket has no
+// SO_REUSEADDR). A port that was merely free a moment ago could be taken
+// by a concurrent test.
+func RefusedPort(t testing.TB, host string) int {
+	t.Helper()
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ip := net.ParseIP(host).To4()
+	if ip == nil {
+		t.Fatalf("testutil: RefusedPort: %q is not an IPv4 address", host)
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("testutil: RefusedPort: socket: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	sa := &syscall.SockaddrInet4{}
+	copy(sa.Addr[:], ip)
+	if err := syscall.Bind(fd, sa); err != nil {
+		t.Fatalf("testutil: RefusedPort: bind %s:0: %v", host, err)
+	}
+	got, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("testutil: RefusedPort: getsockname: %v", err)
+	}
+	return got.(*syscall.SockaddrInet4).Port
+}

@@ -93,10 +93,17 @@ func TestIntegrationNspawnDebian(t *testing.T) {
 	out, err = th.Run(`tr '\0' '\n' < /proc/$(systemctl show -p MainPID --value docker)/environ | grep -E '^(GREETING|PRICE|BACKSLASH)=' | sort`)
 	require.NoError(t, err)
 	assert.Equal(t, "BACKSLASH=C:\\dir\nGREETING=hello \"world\"\nPRICE=$5 100%\n", out)
-	out, err = th.Run(`tr '\0' '\n' < /proc/$(systemctl show -p MainPID --value docker)/cmdline | grep -A1 -x -- --label`)
-	require.NoError(t, err)
-	assert.Equal(t, "--label\nprovider=generic\n--label\nteam=a b\n--label\npct=100%\n--label\ndollar=$HOME\n", out)
-
+	wantArgv := "/usr/sbin/dockerd\n-H\ntcp://0.0.0.0:2376\n-H\nunix:///var/run/docker.sock\n--tlsverify\n" +
+		"--tlscacert\n/etc/docker/ca.pem\n--tlscert\n/etc/docker/server.pem\n--tlskey\n/etc/docker/server-key.pem\n" +
+		"--label\nprovider=generic\n--label\nteam=a b\n--label\npct=100%\n--label\ndollar=$HOME\n--max-concurrent-downloads=4\n"
+	// The daemon's argv, word by word, as the kernel holds it.
+	dockerdArgv := func() string {
+		t.Helper()
+		out, err := th.Run(`pid=$(systemctl show -p MainPID --value docker); test "$pid" -gt 0 && tr '\0' '\n' < /proc/$pid/cmdline`)
+		require.NoError(t, err, out)
+		return out
+	}
+	assert.Equal(t, wantArgv, dockerdArgv())
 	// The docker CLI works with the machine directory as DOCKER_CERT_PATH.
 	if docker, err := exec.LookPath("docker"); err == nil {
 		cmd := exec.Command(docker, "version", "--format", "{{.Server.Version}}")
@@ -114,10 +121,28 @@ func TestIntegrationNspawnDebian(t *testing.T) {
 	assert.True(t, res.Restarted)
 	assert.Equal(t, 2, res.Commands)
 
-	// Socket activation pitfall: after a stop, touching the socket
-	// starts the daemon with our configuration, not fd://.
-	_, err = th.Run("systemctl stop docker; docker -H unix:///var/run/docker.sock version >/dev/null 2>&1; sleep 1; systemctl is-active docker || true")
-	require.NoError(t, err)
+	// Socket activation: with docker stopped and docker.socket
+	// listening, a client connecting starts docker.service through the
+	// socket, and dockerd must run with our configuration, not Debian's
+	// -H fd://. (The client that triggers it is not answered: dockerd
+	// replaces the socket file with its own listener, so the triggering
+	// connection stays in systemd's old socket. The trigger is a connect
+	// that does not wait for an answer, perl-base being on every Debian.)
+	out, err = th.Run("systemctl stop docker && systemctl restart docker.socket && { systemctl is-active docker || true; } || { journalctl -u docker.socket -n 20 --no-pager; ls -la /run/docker.sock /var/run; false; }")
+	require.NoError(t, err, out)
+	require.Equal(t, "inactive\n", out, "docker stopped, docker.socket listening")
+	// systemd 252 has no command that waits for a unit to become active
+	// without starting it (busctl wait arrives in v255), so the shell
+	// polls is-active, for at most 5 minutes.
+	out, err = th.Run(`perl -MIO::Socket::UNIX -e 'IO::Socket::UNIX->new(Peer => "/var/run/docker.sock") or die "connect: $!\n"' &&
+		for i in $(seq 3000); do systemctl is-active -q docker && break; sleep 0.1; done; systemctl is-active docker`)
+	require.NoError(t, err, out)
+	assert.Equal(t, "active\n", out, "docker started by the socket")
+	argv := dockerdArgv()
+	assert.Equal(t, wantArgv, argv)
+	assert.NotContains(t, argv, "fd://")
 	res = run(OpProvision)
 	assert.Empty(t, res.Written)
+	assert.False(t, res.Restarted, "the socket-started daemon already has the configuration")
+	assert.Equal(t, wantArgv, dockerdArgv())
 }

@@ -2,7 +2,12 @@ package provision
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -111,24 +116,185 @@ Environment="TMPDIR=/var/tmp"
 	}
 }
 
-// TestSystemdArgRoundTrip checks the escaping against systemd's own
-// parser when systemd-analyze is available (it is on the test hosts).
+// TestSystemdArg checks the escaping of single ExecStart words, then
+// hands them to systemd's own unit parser (systemd-analyze verify at
+// debug level dumps each loaded command line) and compares the argv
+// systemd parsed with the words intended.
 func TestSystemdArg(t *testing.T) {
-	tests := map[string]string{
-		"plain":          "plain",
-		"a b":            `"a b"`,
-		`q"uote`:         `"q\"uote"`,
-		`back\slash`:     `"back\\slash"`,
-		"100%":           "100%%",
-		"$HOME":          `"$$HOME"`,
-		"":               `""`,
-		"line\nbreak":    `"line\nbreak"`,
-		"semi;colon":     `"semi;colon"`,
-		"x=y,z:1@host/p": "x=y,z:1@host/p",
+	tests := []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a b", `"a b"`},
+		{`q"uote`, `"q\"uote"`},
+		{`back\slash`, `"back\\slash"`},
+		{"100%", "100%%"},
+		{"$HOME", `"$$HOME"`},
+		{"", `""`},
+		{"line\nbreak", `"line\nbreak"`},
+		{"tab\there", `"tab\there"`},
+		{"semi;colon", `"semi;colon"`},
+		{"x=y,z:1@host/p", "x=y,z:1@host/p"},
+		{"it's", `"it's"`},
+		{"${X} $$ %n", `"$${X} $$$$ %%n"`},
+		{"--log-opt=tag={{.Name}} %d", `"--log-opt=tag={{.Name}} %%d"`},
+		{"ünï", `"ünï"`},
 	}
-	for in, want := range tests {
-		assert.Equal(t, want, systemdArg(in), in)
+	var words []string
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, systemdArg(tt.in), tt.in)
+		words = append(words, tt.in)
 	}
+
+	t.Run("systemd parses them back", func(t *testing.T) {
+		var lines []string
+		var want [][]string
+		for i, w := range words {
+			// A marker before and after: a word that swallowed its
+			// neighbour or split in two shows as a wrong argv.
+			lines = append(lines, fmt.Sprintf("ExecStart=/bin/true w%d %s end", i, systemdArg(w)))
+			want = append(want, []string{"/bin/true", fmt.Sprintf("w%d", i), w, "end"})
+		}
+		// All words on one line as well, as renderDropIn writes them.
+		var all []string
+		for _, w := range words {
+			all = append(all, systemdArg(w))
+		}
+		lines = append(lines, "ExecStart=/bin/true "+strings.Join(all, " "))
+		want = append(want, append([]string{"/bin/true"}, words...))
+		got, _ := systemdParse(t, "[Service]\nType=oneshot\n"+strings.Join(lines, "\n")+"\n")
+		assert.Equal(t, want, got)
+	})
+
+	t.Run("the rendered drop-in", func(t *testing.T) {
+		debian := mustDetect(t, "ID=debian\n")
+		cfg := daemonConfig{Dockerd: "/bin/true", Port: 12376, OptionsDir: "/etc/docker", Driver: "generic", Engine: richEngine()}
+		cfg.Engine.Labels = append(cfg.Engine.Labels, "dollar=$HOME", "pct=100%", `quote="x"`)
+		unit := renderDropIn(cfg, debian)
+		// ExecStart= (empty) resets the list in a drop-in; in a unit
+		// of its own it is just the empty first line.
+		got, env := systemdParse(t, strings.Replace(unit, "ExecStart=\n", "", 1))
+		wantArgv := append([]string{"/bin/true", "-H", "tcp://0.0.0.0:12376", "-H", "unix:///var/run/docker.sock",
+			"--storage-driver", "overlay2", "--tlsverify", "--tlscacert", "/etc/docker/ca.pem", "--tlscert", "/etc/docker/server.pem",
+			"--tlskey", "/etc/docker/server-key.pem"}, cfg.flagArgs()...)
+		assert.Equal(t, [][]string{wantArgv}, got)
+		assert.Equal(t, cfg.Engine.Env, env)
+	})
+}
+
+// systemdParse loads unit text as a service with systemd-analyze verify
+// and returns the argv of each ExecStart= command as systemd will run it,
+// and the Environment= assignments, from the unit dump verify prints at
+// debug level. Words keep "$$" until exec time, where systemd turns it
+// into "$"; that step is applied here (every "$" a word holds must come
+// doubled, or systemd would substitute a variable).
+func systemdParse(t *testing.T, unit string) (argvs [][]string, env []string) {
+	t.Helper()
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed (apt-get install systemd)")
+	}
+	f := filepath.Join(t.TempDir(), "machine-test.service")
+	require.NoError(t, os.WriteFile(f, []byte(unit), 0o644))
+	cmd := exec.Command(sa, "verify", "--man=no", f)
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=debug", "SYSTEMD_LOG_TARGET=console", "SYSTEMD_COLORS=0")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "systemd-analyze verify:\n%s\nunit:\n%s", stderr.String(), unit)
+	// Complaints about the file (bad quoting, unknown escapes) name it
+	// with a line number; systemd ignores such words or lines.
+	require.NotRegexp(t, regexp.QuoteMeta(f)+`:\d+:`, stderr.String(), "systemd complained about the unit")
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		if v, ok := strings.CutPrefix(l, "Command Line: "); ok {
+			argv, err := parseDumpedCommandLine(v)
+			require.NoError(t, err, l)
+			for i, a := range argv {
+				require.NotRegexp(t, `(^|[^$])(\$\$)*\$([^$]|$)`, a, "a single $ in %q: systemd would substitute a variable", a)
+				argv[i] = strings.ReplaceAll(a, "$$", "$")
+			}
+			argvs = append(argvs, argv)
+		}
+		if v, ok := strings.CutPrefix(l, "Environment: "); ok {
+			env = append(env, v)
+		}
+	}
+	require.NotEmpty(t, argvs, "no command line in the dump:\n%s", out)
+	return argvs, env
+}
+
+// parseDumpedCommandLine splits a command line as systemd's unit dump
+// prints it (quote_command_line: words separated by spaces, a word with
+// special characters in double quotes with backslash escapes, C escapes
+// for control characters).
+func parseDumpedCommandLine(s string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(s); {
+		if s[i] == ' ' {
+			i++
+			continue
+		}
+		if s[i] != '"' {
+			j := strings.IndexByte(s[i:], ' ')
+			if j < 0 {
+				j = len(s) - i
+			}
+			out = append(out, s[i:i+j])
+			i += j
+			continue
+		}
+		var b strings.Builder
+		i++
+		for {
+			if i >= len(s) {
+				return nil, fmt.Errorf("unterminated quote in %q", s)
+			}
+			c := s[i]
+			if c == '"' {
+				i++
+				break
+			}
+			if c != '\\' {
+				b.WriteByte(c)
+				i++
+				continue
+			}
+			if i+1 >= len(s) {
+				return nil, fmt.Errorf("trailing backslash in %q", s)
+			}
+			e := s[i+1]
+			i += 2
+			switch {
+			case e >= '0' && e <= '7':
+				if i+2 > len(s) {
+					return nil, fmt.Errorf("short octal escape in %q", s)
+				}
+				n, err := strconv.ParseUint(s[i-1:i+2], 8, 8)
+				if err != nil {
+					return nil, fmt.Errorf("octal escape in %q: %w", s, err)
+				}
+				b.WriteByte(byte(n))
+				i += 2
+			case e == 'x':
+				if i+2 > len(s) {
+					return nil, fmt.Errorf("short hex escape in %q", s)
+				}
+				n, err := strconv.ParseUint(s[i:i+2], 16, 8)
+				if err != nil {
+					return nil, fmt.Errorf("hex escape in %q: %w", s, err)
+				}
+				b.WriteByte(byte(n))
+				i += 2
+			default:
+				if r, ok := map[byte]byte{'n': '\n', 't': '\t', 'r': '\r', 'a': '\a', 'b': '\b', 'f': '\f', 'v': '\v'}[e]; ok {
+					b.WriteByte(r)
+				} else {
+					b.WriteByte(e) // \" \\ \$ \`
+				}
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out, nil
 }
 
 func TestRenderProfile(t *testing.T) {
@@ -192,30 +358,79 @@ func TestValidateEngine(t *testing.T) {
 	require.ErrorContains(t, validateEngine(engine.Options{Labels: []string{"a\nb"}}), "line breaks")
 }
 
-// TestScriptsAreValidShell runs `sh -n` over every script the package
-// can produce for every distribution and method.
+// TestScriptsAreValidShell runs `sh -n` (dash) and `bash -n` over every
+// script the package can produce for every distribution, install method
+// and set of download tools. A generator fails only where the
+// distribution cannot support the combination (listed below, with the
+// error the user sees); any other error fails the test, and the number of
+// scripts checked must be the number of generator calls expected to
+// produce one.
 func TestScriptsAreValidShell(t *testing.T) {
-	var scripts []string
-	scripts = append(scripts, probeScript("my.host-1"), putFunc+"\n")
+	// Distributions without a package manager (the script method needs
+	// curl or wget there) and without a distribution Docker package.
+	noPackageManager := map[string]bool{"flatcar": true, "boot2docker": true}
+	noDockerPackage := map[string]bool{"rhel-9": true, "centos-7": true, "flatcar": true, "boot2docker": true}
+
+	type script struct{ name, text string }
+	scripts := []script{{"probe", probeScript("my.host-1")}, {"putFunc", putFunc + "\n"}}
+	calls, wantErrors := 2, 0
+	gen := func(name, text string, err error, wantErr string) {
+		t.Helper()
+		calls++
+		if wantErr != "" {
+			wantErrors++
+			assert.ErrorContains(t, err, wantErr, name)
+			return
+		}
+		if assert.NoError(t, err, name) {
+			scripts = append(scripts, script{name, text})
+		}
+	}
 	for _, f := range []string{"debian-12", "ubuntu-24.04", "rhel-9", "centos-7", "fedora-40", "amzn-2", "amzn-2023", "arch", "opensuse-leap-15.5", "sles-15", "flatcar", "boot2docker"} {
 		d := mustDetect(t, fixture(t, f))
 		for _, m := range []string{MethodScript, MethodPackage} {
 			for _, tl := range []tools{{}, {"curl": true}, {"wget": true}} {
-				if s, err := installScript(d, m, "https://get.docker.com", tl, []string{"HTTPS_PROXY=http://p:1"}); err == nil {
-					scripts = append(scripts, s)
+				name := fmt.Sprintf("%s %s tools=%v", f, m, tl)
+				wantInstall, wantUpgrade := "", ""
+				switch {
+				case m == MethodScript && len(tl) == 0 && noPackageManager[f]:
+					wantInstall = "neither curl nor wget is installed on the host"
+					wantUpgrade = wantInstall
+				case m == MethodPackage && noDockerPackage[f]:
+					wantInstall = "has no distribution Docker package"
 				}
-				if s, err := upgradeScript(d, m, "https://get.docker.com", tl, nil); err == nil {
-					scripts = append(scripts, s)
+				if m == MethodPackage && noPackageManager[f] {
+					wantUpgrade = "has no package manager"
 				}
+				s, err := installScript(d, m, "https://get.docker.com", tl, []string{"HTTPS_PROXY=http://p:1"})
+				gen("install "+name, s, err, wantInstall)
+				s, err = upgradeScript(d, m, "https://get.docker.com", tl, nil)
+				gen("upgrade "+name, s, err, wantUpgrade)
 			}
 		}
-		scripts = append(scripts, restartScript(d, true, true), restartScript(d, false, false), diagnosticsCommand(d),
-			hostnameScript(d, "my.host-1", &probe{}))
+		gen(f+" restart reload enable", restartScript(d, true, true), nil, "")
+		gen(f+" restart", restartScript(d, false, false), nil, "")
+		gen(f+" diagnostics", diagnosticsCommand(d), nil, "")
+		gen(f+" hostname", hostnameScript(d, "my.host-1", &probe{}), nil, "")
 	}
-	for _, s := range scripts {
-		out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput()
-		require.NoError(t, err, "script:\n%s\n%s", s, out)
+	// 2 fixed scripts, 12 distributions with 16 generator calls each.
+	require.Equal(t, 2+12*16, calls)
+	require.Equal(t, calls-wantErrors, len(scripts), "every generator call expected to succeed produced a script")
+	require.NotZero(t, len(scripts))
+
+	checked := 0
+	for _, shell := range []string{"sh", "bash"} {
+		if _, err := exec.LookPath(shell); err != nil {
+			t.Fatalf("%s not installed", shell)
+		}
+		for _, s := range scripts {
+			out, err := exec.Command(shell, "-n", "-c", s.text).CombinedOutput()
+			if assert.NoError(t, err, "%s -n: %s:\n%s\n%s", shell, s.name, s.text, out) {
+				checked++
+			}
+		}
 	}
+	assert.Equal(t, 2*len(scripts), checked)
 	assert.Equal(t, "sudo -n "+scriptCommand, wrapCommand(true))
 	assert.Equal(t, scriptCommand, wrapCommand(false))
 }

@@ -38,6 +38,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/docker-machine-ng/machine/internal/testutil"
 )
 
 // SSHD is the server binary used.
@@ -470,35 +472,11 @@ func (s *Server) Restart() error {
 }
 
 // RefusedPort returns a TCP port on host (default 127.0.0.1) that refuses
-// connections until the test ends: a socket is bound to it but never
-// listens, so the kernel answers connection attempts with a reset and no
-// other process can bind the port meanwhile (the socket has no
-// SO_REUSEADDR). A port that was merely free a moment ago could be taken
-// by a concurrent test.
+// connections until the test ends and that no other process can take
+// meanwhile (testutil.RefusedPort).
 func RefusedPort(t testing.TB, host string) int {
 	t.Helper()
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	ip := net.ParseIP(host).To4()
-	if ip == nil {
-		t.Fatalf("sshtest: RefusedPort: %q is not an IPv4 address", host)
-	}
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("sshtest: RefusedPort: socket: %v", err)
-	}
-	t.Cleanup(func() { _ = syscall.Close(fd) })
-	sa := &syscall.SockaddrInet4{}
-	copy(sa.Addr[:], ip)
-	if err := syscall.Bind(fd, sa); err != nil {
-		t.Fatalf("sshtest: RefusedPort: bind %s:0: %v", host, err)
-	}
-	got, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatalf("sshtest: RefusedPort: getsockname: %v", err)
-	}
-	return got.(*syscall.SockaddrInet4).Port
+	return testutil.RefusedPort(t, host)
 }
 
 // freePort returns a port that was free on host a moment ago, for sshd to

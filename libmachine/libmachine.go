@@ -231,7 +231,7 @@ func (a *API) rollback(h *host.Host) error {
 
 func (a *API) create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	log.Infof("Creating machine...")
-	if err := step("driver-create", h.Driver.Create); err != nil {
+	if err := step("driver-create", func() error { return drivers.Create(ctx, h.Driver) }); err != nil {
 		return fmt.Errorf("Error in driver during machine creation: %w", err)
 	}
 	if err := a.Store.Save(h); err != nil {

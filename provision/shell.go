@@ -214,7 +214,8 @@ func parseDockerdMarker(out string) string {
 // For systemd: daemon-reload first (when the drop-in changed), stop the
 // socket unit so socket activation cannot start the old configuration in
 // between, restart (on failure print the unit status and journal so
-// the error carries them without another round trip), enable when asked.
+// the error carries them without another round trip; the unit's start
+// rate limit is reset first), enable when asked.
 // docker0 is left
 // alone: dockerd reconciles its bridge at start, and deleting it (the
 // original did) cuts running containers off.
@@ -230,6 +231,9 @@ func restartScript(d *Distro, reload, enable bool) string {
 		b.WriteString(enableBackground)
 	}
 	b.WriteString("systemctl stop docker.socket 2>/dev/null || true\n")
+	// docker.service allows a few starts a minute (Debian: 3 in 60 s);
+	// a burst of provision/regenerate-certs runs must not hit the limit.
+	b.WriteString("systemctl reset-failed docker.service 2>/dev/null || true\n")
 	b.WriteString("systemctl restart docker || { " + diagnosticsCommand(d) + "; exit 1; }\n")
 	if enable {
 		b.WriteString(enableWait)

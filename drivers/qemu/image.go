@@ -21,6 +21,7 @@ import (
 
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
 	"github.com/docker-machine-ng/machine/libmachine/httplog"
+	"github.com/docker-machine-ng/machine/libmachine/log"
 )
 
 // IsURL reports whether an --qemu-image value is a URL to download.
@@ -78,7 +79,9 @@ func FetchImage(ctx context.Context, client *http.Client, cacheDir, rawURL, sum 
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
 		return "", err
 	}
-	lock, err := fsutil.LockFile(dst + ".lock")
+	lock, err := fsutil.LockFileContext(ctx, dst+".lock", func(pid int) {
+		log.Infof("Waiting for docker-machine process %d, which is downloading %s...", pid, rawURL)
+	})
 	if err != nil {
 		return "", err
 	}

@@ -264,7 +264,11 @@ func (d *Driver) timed(phase string, start time.Time) {
 
 // Create makes the key, the seed, the overlay and boots the VM; it returns
 // when the guest's SSH server answers.
-func (d *Driver) Create() error {
+func (d *Driver) Create() error { return d.CreateContext(context.Background()) }
+
+// CreateContext is Create, stopped by ctx while it waits for the VM to
+// boot; what was made (the running VM, its files) is left for Remove.
+func (d *Driver) CreateContext(ctx context.Context) error {
 	t0 := time.Now()
 	log.Infof("(%s) Creating SSH key...", d.MachineName)
 	key := d.path(KeyFile)
@@ -275,7 +279,7 @@ func (d *Driver) Create() error {
 	d.timed("key", t0)
 
 	t := time.Now()
-	if err := d.prepareImage(); err != nil {
+	if err := d.prepareImage(ctx); err != nil {
 		return err
 	}
 	d.timed("image", t)
@@ -328,7 +332,7 @@ func (d *Driver) Create() error {
 	}
 	d.timed("qemu-start", t)
 	t = time.Now()
-	if err := d.waitForSSH(); err != nil {
+	if err := d.waitForSSH(ctx); err != nil {
 		return err
 	}
 	d.timed("boot-to-ssh", t)
@@ -338,7 +342,7 @@ func (d *Driver) Create() error {
 
 // prepareImage downloads the image if needed, creates the overlay and
 // picks the boot mode.
-func (d *Driver) prepareImage() error {
+func (d *Driver) prepareImage(ctx context.Context) error {
 	var base string
 	if IsURL(d.Image) {
 		var progress Progress
@@ -348,7 +352,7 @@ func (d *Driver) prepareImage() error {
 		if _, err := os.Stat(CachedImagePath(d.cacheDir(), d.Image, d.ImageChecksum)); err != nil {
 			log.Infof("(%s) Downloading %s...", d.MachineName, d.Image)
 		}
-		p, err := FetchImage(context.Background(), nil, d.cacheDir(), d.Image, d.ImageChecksum, progress)
+		p, err := FetchImage(ctx, nil, d.cacheDir(), d.Image, d.ImageChecksum, progress)
 		if err != nil {
 			return err
 		}
@@ -494,7 +498,7 @@ func (d *Driver) launch() error {
 // waitForSSH waits until the guest's SSH server sends its banner through
 // the forwarded port (slirp accepts connections before the guest listens,
 // so a TCP connect proves nothing). It fails early when qemu exits.
-func (d *Driver) waitForSSH() error {
+func (d *Driver) waitForSSH(ctx context.Context) error {
 	log.Infof("(%s) Waiting for the VM to boot...", d.MachineName)
 	timeout := time.Duration(d.BootTimeout) * time.Second
 	if timeout <= 0 {
@@ -513,7 +517,13 @@ func (d *Driver) waitForSSH() error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the VM's SSH server did not answer on %s within %s; console:\n%s", addr, timeout, d.consoleTail(20))
 		}
-		time.Sleep(200 * time.Millisecond)
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("waiting for the VM to boot: %w", context.Cause(ctx))
+		case <-t.C:
+		}
 	}
 }
 
@@ -631,7 +641,7 @@ func (d *Driver) Start() error {
 	if err != nil {
 		return err
 	}
-	return d.waitForSSH()
+	return d.waitForSSH(context.Background())
 }
 
 // Stop powers the guest down over ACPI and waits for qemu to exit; after

@@ -29,7 +29,8 @@ func smallTmpfs(t *testing.T, size string) string {
 }
 
 // fill writes a file until the file system is full, then frees exactly
-// one page (4 KiB): enough for a key, not for its certificate as well.
+// two pages (4 KiB each): one for the pid the lock file records, one for
+// a key, none for its certificate as well.
 func fill(t *testing.T, dir string) {
 	t.Helper()
 	f, err := os.Create(filepath.Join(dir, "filler"))
@@ -46,7 +47,7 @@ func fill(t *testing.T, dir string) {
 		require.NoError(t, err)
 	}
 	size -= size % 4096
-	require.NoError(t, f.Truncate(size-4096))
+	require.NoError(t, f.Truncate(size-2*4096))
 }
 
 // A real full disk (ENOSPC from the kernel) during `regenerate-certs

@@ -3,6 +3,7 @@
 package drivers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,22 @@ type Driver interface {
 	SetConfigFromFlags(opts DriverOptions) error
 	Start() error
 	Stop() error
+}
+
+// ContextCreator is a driver whose Create can be cancelled: a boot wait
+// or a download stops when ctx ends, leaving what was made for Remove.
+// (Until every driver operation takes a context, create uses it when a
+// driver has it.)
+type ContextCreator interface {
+	CreateContext(ctx context.Context) error
+}
+
+// Create runs d's Create, cancellable where the driver supports it.
+func Create(ctx context.Context, d Driver) error {
+	if c, ok := d.(ContextCreator); ok {
+		return c.CreateContext(ctx)
+	}
+	return d.Create()
 }
 
 // DriverOptions gives a driver the values of its create flags.

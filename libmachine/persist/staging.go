@@ -233,6 +233,12 @@ func (s *Store) Sweep(cleanup Cleanup) []string {
 			}
 		}
 	}
+	s.sweepSessions()
+	// The certificate lock of a killed bootstrap (the store's own certs/;
+	// --tls-* paths elsewhere are the user's).
+	if l, err := fsutil.TryLockFile(filepath.Join(s.CertsDir(), ".lock")); err == nil && l != nil {
+		l.Unlock()
+	}
 	var swept []string
 	for _, n := range creates {
 		if s.sweepCreate(n, cleanup) {
@@ -320,4 +326,29 @@ func (s *Store) removeLeftover(path string) {
 		return
 	}
 	log.Debugf("store: removed the leftover %s", path)
+}
+
+// sweepSessions removes TLS session caches of machines that no longer
+// exist (an rm killed before it got to them) and temporary files of
+// interrupted cache writes. Those are written without the machine's
+// lock, so only old ones count as leftovers.
+func (s *Store) sweepSessions() {
+	dir := filepath.Dir(s.TLSSessionPath("x"))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		n := e.Name()
+		p := filepath.Join(dir, n)
+		if strings.HasPrefix(n, ".") {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > orphanAge {
+				s.removeLeftover(p)
+			}
+			continue
+		}
+		if _, err := os.Lstat(s.MachineDir(n)); errors.Is(err, fs.ErrNotExist) {
+			s.removeLeftover(p)
+		}
+	}
 }

@@ -185,6 +185,8 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	}
 	require.NoError(t, os.Symlink(".staging-aaaaaaaaaaaa", filepath.Join(md, ".staging-aaaaaaaaaaaa")))
 	require.NoError(t, os.WriteFile(filepath.Join(md, ".dead.lock"), []byte("999999\n"), 0o600))
+	require.NoError(t, os.MkdirAll(s.CertsDir(), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(s.CertsDir(), ".lock"), []byte("999999\n"), 0o600))
 	// Two interrupted creates: one recorded, one killed before its
 	// record; and one another process is creating right now.
 	beginCreate(t, s, "dead")
@@ -216,6 +218,7 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	}
 	_, err = s.Load("keep")
 	require.NoError(t, err)
+	assert.NoFileExists(t, filepath.Join(s.CertsDir(), ".lock"), "a killed bootstrap's lock file")
 }
 
 func TestSweepKeepsACreateWhoseCleanupFails(t *testing.T) {
@@ -322,4 +325,25 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func TestSweepRemovesSessionCachesOfRemovedMachines(t *testing.T) {
+	s := newStore(t)
+	createMachine(t, s, "keep", "tcp://127.0.0.1:1")
+	beginCreate(t, s, "live")
+	holdLock(t, s, "live")
+	for _, n := range []string{"keep", "gone", "live"} {
+		p := s.TLSSessionPath(n)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		require.NoError(t, os.WriteFile(p, []byte("ticket"), 0o600))
+	}
+	fresh := filepath.Join(filepath.Dir(s.TLSSessionPath("x")), ".keep.tmp1")
+	old := filepath.Join(filepath.Dir(s.TLSSessionPath("x")), ".keep.tmp2")
+	for _, p := range []string{fresh, old} {
+		require.NoError(t, os.WriteFile(p, []byte("ticket"), 0o600))
+	}
+	long := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(old, long, long))
+	s.Sweep(nil)
+	assert.Equal(t, []string{".keep.tmp1", "keep", "live"}, dirNames(t, filepath.Dir(s.TLSSessionPath("x"))))
 }

@@ -1,11 +1,16 @@
 package e2e_test
 
 import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/docker-machine-ng/machine/internal/testhost"
@@ -79,4 +84,56 @@ func ok(t *testing.T, s *store, args ...string) string {
 	r := s.dm(args...)
 	require.Equal(t, 0, r.code, "docker-machine %s: %s", strings.Join(args, " "), r)
 	return r.stdout
+}
+
+// dmInput runs the binary in s with stdin as its standard input.
+func dmInput(t *testing.T, s *store, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(dmBin, args...)
+	cmd.Env = s.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, isExit := err.(*exec.ExitError)
+		require.True(t, isExit, "running %v: %v", args, err)
+		code = ee.ExitCode()
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// snapshot reads files (relative to root) into a map, byte for byte.
+func snapshot(t *testing.T, root string, files ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		require.NoError(t, err, f)
+		out[f] = string(b)
+	}
+	return out
+}
+
+// parseCert reads one PEM certificate.
+func parseCert(t *testing.T, pemBytes []byte) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(pemBytes)
+	require.NotNil(t, block, "no PEM block")
+	c, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	return c
+}
+
+// verifyServerCert checks that server (PEM) chains to ca (PEM) for
+// server authentication at ip.
+func verifyServerCert(t *testing.T, server, ca []byte, ip string) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(ca))
+	_, err := parseCert(t, server).Verify(x509.VerifyOptions{
+		Roots: pool, DNSName: ip, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	assert.NoError(t, err)
 }

@@ -393,7 +393,9 @@ func TestEnvConfigCheckTheDaemon(t *testing.T) {
 	m.create("hang", hang)
 	start := time.Now()
 	line := m.fails("config", "hang")
-	assert.Less(t, time.Since(start), 15*time.Second)
+	// The message names the 5 s timeout; the bound only catches a hang
+	// (a loaded machine adds seconds, not a minute).
+	assert.Less(t, time.Since(start), time.Minute)
 	assert.Contains(t, line, "no TLS handshake with "+strings.TrimPrefix(hang, "tcp://")+" within 5s")
 
 	// URLs the original accepted but that no TLS client can reach.

@@ -271,13 +271,11 @@ func (m *machine) contentHash() map[string]string {
 	return out
 }
 
-// deadURL is a tcp:// URL on 127.0.0.1 where nothing listens.
+// deadURL is a tcp:// URL on 127.0.0.1 that refuses connections (a bound
+// socket that never listens, so no other process takes the port).
 func deadURL(t *testing.T) (url string, port int) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port = l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	port = testutil.RefusedPort(t, "127.0.0.1")
 	require.GreaterOrEqual(t, port, 10000, "expected table widths assume 5-digit ports")
 	return fmt.Sprintf("tcp://127.0.0.1:%d", port), port
 }

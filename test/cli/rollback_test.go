@@ -9,16 +9,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/docker-machine-ng/machine/internal/testutil"
 )
 
-// closedPort returns a loopback port where nothing listens.
+// closedPort returns a loopback port that refuses connections and that no
+// other process can take while the test runs (testutil.RefusedPort).
 func closedPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
+	return testutil.RefusedPort(t, "127.0.0.1")
 }
 
 // A create that fails after the machine was recorded removes it again,

@@ -154,9 +154,18 @@ func TestCLICreateMachineOS(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(serverBefore), string(serverAfter), "start must keep the certificates")
 
+	// restart reboots the guest: the kernel's boot id changes (a restart
+	// that did nothing would keep it).
+	bootBefore, err := dm("ssh", "e2e", "cat", "/proc/sys/kernel/random/boot_id")
+	require.NoError(t, err, bootBefore)
+	require.Regexp(t, `^[0-9a-f-]{36}$`, bootBefore)
 	run = runWithExtraPipe(t, env, bin, "restart", "e2e")
 	require.NoError(t, run.err, run.out)
 	assert.True(t, run.eof, "restart: the caller's pipe saw no EOF")
+	bootAfter, err := dm("ssh", "e2e", "cat", "/proc/sys/kernel/random/boot_id")
+	require.NoError(t, err, bootAfter)
+	require.Regexp(t, `^[0-9a-f-]{36}$`, bootAfter)
+	assert.NotEqual(t, bootBefore, bootAfter, "restart rebooted the guest")
 	ver, err = dockerRun("version", "--format", "{{.Server.Version}}")
 	require.NoError(t, err, ver)
 

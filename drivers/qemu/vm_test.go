@@ -164,12 +164,10 @@ func TestVMLifecycle(t *testing.T) {
 	assert.Regexp(t, `^127\.0\.0\.([2-9]|[1-9][0-9]+)$`, d.IPAddress)
 	ip := d.IPAddress
 
-	// State without SSH, in milliseconds.
-	t0 := time.Now()
+	// State without SSH (the QMP socket and the process).
 	st, err := d.GetState()
 	require.NoError(t, err)
 	assert.Equal(t, state.Running, st)
-	assert.Less(t, time.Since(t0), time.Second)
 	url, err := d.GetURL()
 	require.NoError(t, err)
 	assert.Equal(t, "tcp://"+ip+":2376", url)
@@ -183,7 +181,7 @@ func TestVMLifecycle(t *testing.T) {
 
 	pid, alive := d.pid()
 	require.True(t, alive)
-	t0 = time.Now()
+	t0 := time.Now()
 	require.NoError(t, d.Stop())
 	t.Logf("stop took %s", time.Since(t0).Round(time.Millisecond))
 	st, err = d.GetState()

@@ -1,0 +1,210 @@
+// Package security_test checks security properties of the built
+// docker-machine binary from the outside: the modes of everything it
+// writes under any umask, what it passes to the programs it runs (no
+// secrets in argv or in --debug output), what the dockerd it configures
+// accepts, and that a changed SSH host key stops every tool it drives.
+package security_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker-machine-ng/machine/internal/testbin"
+	"github.com/docker-machine-ng/machine/internal/testhost"
+)
+
+var dmBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "dm-security-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if dmBin, err = testbin.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if testhost.Available() == nil {
+		testhost.Reap()
+	}
+	return m.Run()
+}
+
+// store is one temporary machine store with its own HOME. umask, when
+// set, is the process umask the binary runs under; path, when set, is put
+// first on PATH (the recording wrappers).
+type store struct {
+	t     *testing.T
+	path  string
+	home  string
+	umask string
+	bin   string
+}
+
+func newStore(t *testing.T) *store {
+	t.Helper()
+	dir := t.TempDir()
+	s := &store{t: t, path: filepath.Join(dir, "store"), home: filepath.Join(dir, "home")}
+	if err := os.MkdirAll(s.home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *store) env() []string {
+	path := os.Getenv("PATH")
+	if s.bin != "" {
+		path = s.bin + string(os.PathListSeparator) + path
+	}
+	return []string{
+		"PATH=" + path,
+		"HOME=" + s.home,
+		"SHELL=/bin/bash",
+		"USER=security",
+		"MACHINE_STORAGE_PATH=" + s.path,
+	}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// dm runs the binary in this store, under s.umask when set (through sh,
+// so the umask is the process's own from its first instruction).
+func (s *store) dm(args ...string) result {
+	s.t.Helper()
+	argv := append([]string{dmBin}, args...)
+	if s.umask != "" {
+		argv = append([]string{"sh", "-c", "umask " + s.umask + ` && exec "$0" "$@"`}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = s.env()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			s.t.Fatalf("running %v: %v", argv, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// mustDM runs the binary and fails the test unless it exits 0.
+func (s *store) mustDM(args ...string) result {
+	s.t.Helper()
+	r := s.dm(args...)
+	if r.code != 0 {
+		s.t.Fatalf("docker-machine %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// genericArgs are the create arguments of a generic machine on a kit host.
+func genericArgs(h *testhost.Host, extra ...string) []string {
+	return append([]string{"create", "-d", "generic",
+		"--generic-ip-address", h.IP,
+		"--generic-ssh-key", h.KeyPath,
+		"--generic-ssh-user", h.User,
+		"--generic-ssh-port", fmt.Sprint(h.SSHPort),
+	}, extra...)
+}
+
+func requireKit(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("security: real hosts skipped in -short mode")
+	}
+	if err := testhost.Available(); err != nil {
+		t.Skip(err.Error())
+	}
+}
+
+// secrets returns what must never appear in an argv or a trace: for
+// every private key file, its base64 encoding and 40-character pieces of
+// the base64 lines of its PEM body.
+func secrets(t *testing.T, keyFiles []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, f := range keyFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole := base64.StdEncoding.EncodeToString(b)
+		for i := 0; i+40 <= len(whole); i += 40 {
+			out[whole[i:i+40]] = f + " (base64 of the file)"
+		}
+		var body strings.Builder
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(l, "-----") {
+				body.WriteString(strings.TrimSpace(l))
+			}
+		}
+		bs := body.String()
+		for i := 0; i+40 <= len(bs); i += 20 {
+			out[bs[i:i+40]] = f
+		}
+	}
+	return out
+}
+
+// leak names the secret text contains, or "".
+func leak(text string, secrets map[string]string) string {
+	if i := strings.Index(text, "-----BEGIN"); i >= 0 {
+		end := min(len(text), i+60)
+		return fmt.Sprintf("a PEM block (%q)", text[i:end])
+	}
+	for piece, file := range secrets {
+		if strings.Contains(text, piece) {
+			return "material of " + file
+		}
+	}
+	return ""
+}
+
+// privateKeyFiles lists the files under dirs whose content is a private
+// key (PEM or OpenSSH).
+func privateKeyFiles(t *testing.T, dirs ...string) []string {
+	t.Helper()
+	var out []string
+	for _, d := range dirs {
+		err := filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
+				out = append(out, p)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}

@@ -69,16 +69,65 @@ func (r *session) connect(ctx context.Context, h *host.Host) (provision.Commande
 	return c, c, nil
 }
 
+// bootIDCommand prints the kernel's boot id, new at every boot.
+const bootIDCommand = "cat /proc/sys/kernel/random/boot_id"
+
 // reboot restarts a generic host over SSH; the reboot is detached so the
-// command returns before the connection drops.
+// command returns before the connection drops. It returns once the host
+// answers SSH from its next boot (its boot id changed): until then SSH
+// and Docker may still answer from the boot that is going down, and
+// restart's wait for them would pass too early.
 func (r *session) reboot(d *generic.Driver) error {
-	client, err := r.api.SSHClient(&host.Host{Name: d.GetMachineName(), Driver: d})
+	h := &host.Host{Name: d.GetMachineName(), Driver: d}
+	client, err := r.api.SSHClient(h)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	before, idErr := client.Output(bootIDCommand)
 	_, err = client.Output(`s=; [ "$(id -u)" -eq 0 ] || s="sudo -n"; nohup sh -c "sleep 1; $s shutdown -r now" >/dev/null 2>&1 &`)
-	return err
+	client.Close()
+	if err != nil {
+		return err
+	}
+	if before = strings.TrimSpace(before); idErr != nil || before == "" {
+		log.Debugf("restart: no boot id on %s (%v); waiting for SSH only", h.Name, idErr)
+		return nil
+	}
+	return r.waitRebooted(h, before)
+}
+
+// waitRebooted polls the host over new SSH connections until its boot
+// id differs from before, bounded by --ssh-timeout.
+func (r *session) waitRebooted(h *host.Host, before string) error {
+	timeout := r.sshTimeout
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	start := time.Now()
+	backoff := 250 * time.Millisecond
+	var last error
+	for time.Since(start) < timeout {
+		c, err := r.api.SSHClient(h)
+		if err == nil {
+			var id string
+			id, err = c.Output(bootIDCommand)
+			c.Close()
+			if err == nil {
+				if strings.TrimSpace(id) != before {
+					log.Debugf("timing: reboot %s", log.Duration(time.Since(start)))
+					return nil
+				}
+				err = errors.New("it still runs the boot before the reboot")
+			}
+		}
+		if errors.Is(err, ssh.ErrHostKeyChanged) || errors.Is(err, ssh.ErrHostKeyUnknown) {
+			return err
+		}
+		last = err
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	return fmt.Errorf("%s did not come back from its reboot within %s: %w", h.Name, timeout, last)
 }
 
 // waitReady brings a machine that just (re)started back to a working

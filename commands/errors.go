@@ -80,3 +80,13 @@ func message(err error) string {
 	}
 	return strings.TrimRight(err.Error(), "\n")
 }
+
+// withCause is an error printed as msg whose exit code is that of cause
+// (e.g. the interruption that stopped a command).
+type withCause struct {
+	msg   string
+	cause error
+}
+
+func (e *withCause) Error() string { return e.msg }
+func (e *withCause) Unwrap() error { return e.cause }

@@ -71,6 +71,10 @@ func (r *session) rm(ctx context.Context, cmd *cli.Command) error {
 		fmt.Fprintln(r.Stderr, msg)
 		return nil
 	}
+	if ctx.Err() != nil {
+		// Stopped by a signal: nothing to force, exit 128+signal.
+		return &withCause{msg: msg, cause: context.Cause(ctx)}
+	}
 	// The original's lines first, one per machine; the hint after them.
 	if len(forceable) > 0 {
 		return withHint(errors.New(msg), fmt.Sprintf("Use '%s rm -f %s' to remove the local configuration anyway.", r.appName, strings.Join(forceable, " ")))

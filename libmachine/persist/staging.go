@@ -236,8 +236,11 @@ func (s *Store) Sweep(cleanup Cleanup) []string {
 	s.sweepSessions()
 	// The certificate lock of a killed bootstrap (the store's own certs/;
 	// --tls-* paths elsewhere are the user's).
-	if l, err := fsutil.TryLockFile(filepath.Join(s.CertsDir(), ".lock")); err == nil && l != nil {
-		l.Unlock()
+	// Only an existing one: a sweep with nothing to do changes nothing.
+	if certsLock := filepath.Join(s.CertsDir(), ".lock"); exists(certsLock) {
+		if l, err := fsutil.TryLockFile(certsLock); err == nil && l != nil {
+			l.Unlock()
+		}
 	}
 	var swept []string
 	for _, n := range creates {
@@ -351,4 +354,9 @@ func (s *Store) sweepSessions() {
 			s.removeLeftover(p)
 		}
 	}
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }

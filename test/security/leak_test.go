@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,4 +45,22 @@ func TestLeakDetector(t *testing.T) {
 	} {
 		assert.Empty(t, leak(text, sec), "flagged %q", text)
 	}
+
+	// An OpenSSH private key embeds its public key: the public line (as a
+	// seed image or authorized_keys carries it) is not a leak, the
+	// private key is.
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("ssh-keygen not installed (apt-get install openssh-client)")
+	}
+	sshKey := filepath.Join(t.TempDir(), "id_ed25519")
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", sshKey).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	sshSec := secrets(t, []string{sshKey})
+	pubLine, err := os.ReadFile(sshKey + ".pub")
+	require.NoError(t, err)
+	assert.Empty(t, leak("ssh_authorized_keys:\n  - "+string(pubLine), sshSec))
+	priv, err := os.ReadFile(sshKey)
+	require.NoError(t, err)
+	privBody := strings.Join(strings.Split(strings.TrimSpace(string(priv)), "\n")[1:], "\n")
+	assert.NotEmpty(t, leak(privBody, sshSec), "the private key body is found")
 }

@@ -142,10 +142,46 @@ func requireKit(t *testing.T) {
 
 // secrets returns what must never appear in an argv or a trace: for
 // every private key file, its base64 encoding and 40-character pieces of
-// the base64 lines of its PEM body.
+// the base64 lines of its PEM body. Pieces that are public anyway are
+// left out: an OpenSSH private key embeds its public key, and a key's
+// public half is in its certificate, so for each key its public key
+// (ssh-keygen -y) and the certificates and .pub files next to it are
+// public text.
 func secrets(t *testing.T, keyFiles []string) map[string]string {
 	t.Helper()
+	var public strings.Builder
+	dirs := map[string]bool{}
+	for _, f := range keyFiles {
+		if out, err := exec.Command("ssh-keygen", "-y", "-f", f).Output(); err == nil {
+			public.Write(out)
+		}
+		dirs[filepath.Dir(f)] = true
+	}
+	for d := range dirs {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(d, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(e.Name(), ".pub") || bytes.Contains(b, []byte("-----BEGIN CERTIFICATE")) {
+				public.WriteString(pemBody(b) + "\n" + string(b) + "\n")
+			}
+		}
+	}
+	pub := public.String()
 	out := map[string]string{}
+	add := func(piece, what string) {
+		if !strings.Contains(pub, piece) {
+			out[piece] = what
+		}
+	}
 	for _, f := range keyFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -153,20 +189,26 @@ func secrets(t *testing.T, keyFiles []string) map[string]string {
 		}
 		whole := base64.StdEncoding.EncodeToString(b)
 		for i := 0; i+40 <= len(whole); i += 40 {
-			out[whole[i:i+40]] = f + " (base64 of the file)"
+			add(whole[i:i+40], f+" (base64 of the file)")
 		}
-		var body strings.Builder
-		for _, l := range strings.Split(string(b), "\n") {
-			if !strings.HasPrefix(l, "-----") {
-				body.WriteString(strings.TrimSpace(l))
-			}
-		}
-		bs := body.String()
+		bs := pemBody(b)
 		for i := 0; i+40 <= len(bs); i += 20 {
-			out[bs[i:i+40]] = f
+			add(bs[i:i+40], f)
 		}
 	}
 	return out
+}
+
+// pemBody joins the base64 lines of PEM text (the lines between the
+// ----- markers).
+func pemBody(b []byte) string {
+	var body strings.Builder
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "-----") {
+			body.WriteString(strings.TrimSpace(l))
+		}
+	}
+	return body.String()
 }
 
 // leak names the secret text contains, or "".
@@ -183,8 +225,8 @@ func leak(text string, secrets map[string]string) string {
 	return ""
 }
 
-// privateKeyFiles lists the files under dirs whose content is a private
-// key (PEM or OpenSSH).
+// privateKeyFiles lists the files under dirs that are a private key (PEM
+// or OpenSSH), not files that merely hold one (a VM disk).
 func privateKeyFiles(t *testing.T, dirs ...string) []string {
 	t.Helper()
 	var out []string
@@ -197,7 +239,8 @@ func privateKeyFiles(t *testing.T, dirs ...string) []string {
 			if err != nil {
 				return err
 			}
-			if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
+			b = bytes.TrimSpace(b)
+			if bytes.HasPrefix(b, []byte("-----BEGIN")) && bytes.Contains(b, []byte("PRIVATE KEY-----")) {
 				out = append(out, p)
 			}
 			return nil

@@ -30,8 +30,9 @@ func isSecretFile(rel string) bool {
 }
 
 // checkModes walks the store: the root and every directory 0700, every
-// secret file 0600, any file holding a private key unreadable by others,
-// nothing group- or world-writable, no symbolic links.
+// secret file 0600, any file holding a private key (a VM disk holds the
+// daemon's) unreadable by others, nothing group- or world-writable, no
+// symbolic links.
 func checkModes(t *testing.T, root, when string) {
 	t.Helper()
 	n := 0
@@ -61,6 +62,10 @@ func checkModes(t *testing.T, root, when string) {
 			if bytes.Contains(b, []byte("PRIVATE KEY-----")) {
 				assert.Zero(t, mode.Perm()&0o077, "%s: private key %s is %v", when, rel, mode)
 			}
+		case mode&fs.ModeSocket != 0:
+			// Connecting needs write permission: a socket others may
+			// write to (qemu's QMP) would let them drive the machine.
+			assert.Zero(t, mode.Perm()&0o022, "%s: socket %s is writable by others (%v)", when, rel, mode)
 		default:
 			assert.Fail(t, "unexpected file type", "%s: %s is %v", when, rel, mode)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // machineOSImage is the machine-os image the qemu driver boots, when it
@@ -35,7 +36,10 @@ func machineOSImage(t *testing.T) string {
 
 // TestQEMURecorded creates one qemu machine through the recording
 // wrappers with --debug: qemu-system-x86_64, qemu-img and ssh must never
-// be given key material (the seed carries the public key only).
+// be given key material, and the seed image the VM boots with must not
+// hold any of the store's private keys (it needs the public key only).
+// It runs under umask 000, so the store's modes are checked for what qemu
+// and qemu-img write there too (disk, QMP socket, logs).
 func TestQEMURecorded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("security: VMs skipped in -short mode")
@@ -52,6 +56,7 @@ func TestQEMURecorded(t *testing.T) {
 	rec := newRecorder(t)
 	s := newStore(t)
 	s.bin = rec.dir
+	s.umask = "000" // the modes of what qemu and qemu-img create are checked too
 	t.Cleanup(func() { s.dm("rm", "-f", "-y", "q1") })
 	var debug strings.Builder
 	for _, args := range [][]string{
@@ -62,7 +67,21 @@ func TestQEMURecorded(t *testing.T) {
 		r := s.mustDM(append([]string{"--debug"}, args...)...)
 		debug.WriteString(r.stdout + r.stderr)
 	}
+	checkModes(t, s.path, "after create -d qemu under umask 000")
 	keys := privateKeyFiles(t, s.path)
+	sec := secrets(t, keys)
+	seeds, err := filepath.Glob(filepath.Join(s.path, "machines", "q1", "*.iso"))
+	require.NoError(t, err)
+	for _, seed := range seeds {
+		b, err := os.ReadFile(seed)
+		require.NoError(t, err)
+		for piece, file := range sec {
+			if strings.Contains(string(b), piece) {
+				assert.Fail(t, "private key in the seed image", "%s holds material of %s", seed, file)
+				break
+			}
+		}
+	}
 	r := s.mustDM("--debug", "rm", "-y", "q1")
 	debug.WriteString(r.stdout + r.stderr)
 
@@ -70,5 +89,5 @@ func TestQEMURecorded(t *testing.T) {
 	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "ssh"} {
 		assert.True(t, ran(calls, tool), "%s never ran: the wrappers recorded nothing for it", tool)
 	}
-	assertNoSecrets(t, calls, debug.String(), secrets(t, keys))
+	assertNoSecrets(t, calls, debug.String(), sec)
 }

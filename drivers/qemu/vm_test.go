@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-machine-ng/machine/internal/testutil"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,21 +66,14 @@ func sinkTo(t *testing.T) {
 // machineOSImage finds the machine-os qcow2 of the current recipe.
 func machineOSImage(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("MACHINE_OS_IMAGE"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("MACHINE_OS_IMAGE=%s: %v", p, err)
-		}
-		return p
-	}
-	script := filepath.Join("..", "..", "machine-os", "build.sh")
-	out, err := exec.Command("bash", script, "--print-path").Output()
+	p, err := testutil.MachineOSPath(t)
 	if err != nil {
-		t.Skipf("machine-os/build.sh --print-path: %v", err)
+		t.Skip(err)
 	}
-	p := strings.TrimSpace(string(out))
-	if _, err := os.Stat(p); err == nil {
-		return p
+	if _, err := os.Stat(p); err == nil || os.Getenv("MACHINE_OS_IMAGE") != "" {
+		return testutil.MachineOSImage(t)
 	}
+	script := filepath.Join(testutil.RepoRoot(t), "machine-os", "build.sh")
 	// Not built: build it (once per test binary; build.sh locks against other
 	// processes) when this host can, unless MACHINE_OS_BUILD=0.
 	if os.Getenv("MACHINE_OS_BUILD") == "0" {

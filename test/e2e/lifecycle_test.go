@@ -1,11 +1,11 @@
 package e2e_test
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/docker-machine-ng/machine/internal/testutil"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,21 +48,7 @@ func TestRestartGenericReboots(t *testing.T) {
 // machineOSImage is the machine-os image the qemu driver boots, built
 // by machine-os/build.sh (`make image`); the test skips when it is not
 // built.
-func machineOSImage(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("MACHINE_OS_IMAGE"); p != "" {
-		return p
-	}
-	out, err := exec.Command("bash", filepath.Join("..", "..", "machine-os", "build.sh"), "--print-path").Output()
-	if err != nil {
-		t.Skipf("e2e: machine-os/build.sh --print-path: %v", err)
-	}
-	p := strings.TrimSpace(string(out))
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("e2e: machine-os is not built (%s missing): run \"make image\"", p)
-	}
-	return p
-}
+func machineOSImage(t *testing.T) string { return testutil.MachineOSImage(t) }
 
 // TestUpgradeStoppedQEMUMachine: upgrade of a stopped machine starts it
 // first (spec 3.19). Of the drivers here only qemu can stop and start a

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docker-machine-ng/machine/internal/testutil"
 )
 
 const removedMsg = "Everything the failed create made was removed."
@@ -162,24 +164,7 @@ func TestSIGINTCreateGeneric(t *testing.T) {
 
 // machineOSImage finds the machine-os qcow2 as the qemu driver's tests
 // do, without building it.
-func machineOSImage(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("MACHINE_OS_IMAGE"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("MACHINE_OS_IMAGE=%s: %v", p, err)
-		}
-		return p
-	}
-	out, err := exec.Command("bash", filepath.Join("..", "..", "machine-os", "build.sh"), "--print-path").Output()
-	if err != nil {
-		t.Skipf("fault: machine-os/build.sh --print-path: %v", err)
-	}
-	p := strings.TrimSpace(string(out))
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fault: machine-os is not built (%s missing): run \"make image\"", p)
-	}
-	return p
-}
+func machineOSImage(t *testing.T) string { return testutil.MachineOSImage(t) }
 
 // processesMentioning lists the pids whose command line contains s.
 func processesMentioning(s string) []string {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker-machine-ng/machine/internal/testutil"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,24 +17,7 @@ import (
 // machineOSImage is the machine-os image the qemu driver boots, when it
 // was built (MACHINE_OS_IMAGE, or where machine-os/build.sh puts it).
 // Building it takes many minutes, so this test never does.
-func machineOSImage(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("MACHINE_OS_IMAGE"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("MACHINE_OS_IMAGE=%s: %v", p, err)
-		}
-		return p
-	}
-	out, err := exec.Command("bash", filepath.Join("..", "..", "machine-os", "build.sh"), "--print-path").Output()
-	if err != nil {
-		t.Skipf("machine-os/build.sh --print-path: %v", err)
-	}
-	p := strings.TrimSpace(string(out))
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("machine-os is not built (%s missing): run \"make image\"", p)
-	}
-	return p
-}
+func machineOSImage(t *testing.T) string { return testutil.MachineOSImage(t) }
 
 // TestQEMURecorded creates one qemu machine through the recording
 // wrappers with --debug: qemu-system-x86_64, qemu-img and ssh must never

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // Build compiles ./cmd/docker-machine of the current module into dir and
@@ -27,4 +28,28 @@ func Build(dir string) (string, error) {
 		return "", fmt.Errorf("building docker-machine: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// Main is a TestMain for tests that run the binary: it builds it into a
+// temporary directory (removed afterwards), sets *bin to its path, runs
+// setup when given, then the tests, and exits with their status.
+func Main(m *testing.M, bin *string, setup func()) {
+	os.Exit(run(m, bin, setup))
+}
+
+func run(m *testing.M, bin *string, setup func()) int {
+	dir, err := os.MkdirTemp("", "dm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if setup != nil {
+		setup()
+	}
+	return m.Run()
 }

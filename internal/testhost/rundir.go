@@ -429,3 +429,11 @@ func run(name string, args ...string) error {
 	}
 	return nil
 }
+
+// ReapIfAvailable reaps leftovers of dead test processes when this host
+// can run test hosts at all (a TestMain setup step).
+func ReapIfAvailable() {
+	if Available() == nil {
+		Reap()
+	}
+}

@@ -18,26 +18,7 @@ import (
 
 var dmBin string
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "dm-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if dmBin, err = testbin.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if testhost.Available() == nil {
-		testhost.Reap()
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { testbin.Main(m, &dmBin, testhost.ReapIfAvailable) }
 
 // store is one temporary machine store with its own HOME.
 type store struct {

@@ -27,26 +27,7 @@ import (
 // dm is the path of the binary under test.
 var dm string
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "dm-fault-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if dm, err = testbin.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if testhost.Available() == nil {
-		testhost.Reap()
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { testbin.Main(m, &dm, testhost.ReapIfAvailable) }
 
 // store is one machine store with its own HOME and a clean environment.
 type store struct {

@@ -21,26 +21,7 @@ import (
 
 var dmBin string
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "dm-security-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if dmBin, err = testbin.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if testhost.Available() == nil {
-		testhost.Reap()
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { testbin.Main(m, &dmBin, testhost.ReapIfAvailable) }
 
 // store is one temporary machine store with its own HOME. umask, when
 // set, is the process umask the binary runs under; path, when set, is put

@@ -1,8 +1,9 @@
 #!/bin/sh
 # fuzz-short.sh runs every native Go fuzz target of the module for a short
 # time each: FUZZTIME if set, else 10s, shortened when there are many
-# targets so that fuzzing stays within FUZZBUDGET seconds (default 72;
-# with the builds the whole run stays under 2 minutes).
+# targets so that fuzzing stays within FUZZBUDGET seconds (default 45;
+# with the builds, and FuzzEnvRender's baseline of its corpus in five real
+# shells, the whole run stays under 2 minutes on an idle 2-core machine).
 # Targets are found by grep (func FuzzXxx(f *testing.F) in *_test.go), so
 # new ones are picked up without editing this script. It runs all targets,
 # then exits 1 if any failed, naming the failing input files (written by go
@@ -21,7 +22,7 @@ if [ "$n" -eq 0 ]; then
 	echo "fuzz-short: no fuzz targets found" >&2
 	exit 2
 fi
-budget=${FUZZBUDGET:-72}
+budget=${FUZZBUDGET:-45}
 if [ -z "${FUZZTIME:-}" ]; then
 	per=$((budget / n))
 	[ "$per" -gt 10 ] && per=10

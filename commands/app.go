@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/docker-machine-ng/machine/libmachine"
+	"github.com/docker-machine-ng/machine/libmachine/drivers/plugin"
 	"github.com/docker-machine-ng/machine/libmachine/log"
 	"github.com/docker-machine-ng/machine/provision"
 	"github.com/docker-machine-ng/machine/version"
@@ -55,6 +56,7 @@ type session struct {
 
 // Run executes the CLI and returns the process exit code.
 func Run(ctx context.Context, e Env) int {
+	defer plugin.CloseAll()
 	if e.Getenv == nil {
 		e.Getenv = os.Getenv
 	}

@@ -84,7 +84,8 @@ func driverNameFromArgs(argv []string, getenv func(string) string) string {
 	return DefaultDriver
 }
 
-// driverFlags converts a driver's declared flags to CLI flags.
+// driverFlags converts a driver's declared flags to CLI flags; call
+// checkFlagTypes first.
 func driverFlags(fs []mcnflag.Flag) []cli.Flag {
 	out := make([]cli.Flag, 0, len(fs))
 	for _, f := range fs {
@@ -104,6 +105,19 @@ func driverFlags(fs []mcnflag.Flag) []cli.Flag {
 		}
 	}
 	return out
+}
+
+// checkFlagTypes fails on a flag of a type driverFlags does not know (a
+// plugin's), which would otherwise be left out silently.
+func checkFlagTypes(fs []mcnflag.Flag) error {
+	for _, f := range fs {
+		switch f.(type) {
+		case mcnflag.StringFlag, mcnflag.StringSliceFlag, mcnflag.IntFlag, mcnflag.BoolFlag:
+		default:
+			return fmt.Errorf("driver flag %q has an unsupported type %T", f.String(), f)
+		}
+	}
+	return nil
 }
 
 // flagValues gives drivers their flag values from the parsed command.
@@ -144,7 +158,11 @@ func (r *session) create(ctx context.Context, outer *cli.Command) error {
 		}
 		return err
 	}
-	flags := append(sharedCreateFlags(), driverFlags(probe.GetCreateFlags())...)
+	dflags := probe.GetCreateFlags()
+	if err := checkFlagTypes(dflags); err != nil {
+		return err
+	}
+	flags := append(sharedCreateFlags(), driverFlags(dflags)...)
 	sort.Slice(flags, func(i, j int) bool { return flags[i].Names()[0] < flags[j].Names()[0] })
 	if helpRequested(argv) {
 		// The library's own help lookup fails on this nested command

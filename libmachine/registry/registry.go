@@ -3,12 +3,14 @@ package registry
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
+	"github.com/docker-machine-ng/machine/libmachine/drivers/plugin"
 	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
 	"github.com/docker-machine-ng/machine/libmachine/state"
 )
@@ -65,25 +67,61 @@ func (e *NotFoundError) Hint() string {
 	return "This docker-machine includes the drivers: " + strings.Join(Names(), ", ") + "."
 }
 
-// New returns a fresh driver by name.
-func New(name, machineName, storePath string) (drivers.Driver, error) {
+func compiledIn(name string) (Factory, bool) {
 	mu.RLock()
 	f, ok := factories[name]
 	mu.RUnlock()
-	if !ok {
-		return nil, &NotFoundError{Name: name}
-	}
-	return f(machineName, storePath), nil
+	return f, ok
 }
 
-// Load returns the named driver configured from its stored JSON. An
-// unknown driver yields a placeholder that keeps the JSON verbatim, so the
-// machine still lists, inspects and removes.
-func Load(name, machineName, storePath string, raw []byte) (drivers.Driver, error) {
-	d, err := New(name, machineName, storePath)
-	if err != nil {
-		return &Missing{Name: name, Machine: machineName, Raw: append(json.RawMessage(nil), raw...)}, nil
+// New returns a fresh driver by name: a compiled-in one, else the plugin
+// binary docker-machine-driver-NAME from PATH, started and configured
+// for the machine (plugin.CloseAll ends it).
+func New(name, machineName, storePath string) (drivers.Driver, error) {
+	if f, ok := compiledIn(name); ok {
+		return f(machineName, storePath), nil
 	}
+	raw, err := json.Marshal(&drivers.BaseDriver{MachineName: machineName, StorePath: storePath})
+	if err != nil {
+		return nil, err
+	}
+	d, err := plugin.Open(name, machineName, raw)
+	if err != nil {
+		var nf *plugin.NotFoundError
+		if errors.As(err, &nf) {
+			return nil, &NotFoundError{Name: name}
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+// Load returns the named driver configured from its stored JSON. A
+// driver that is not compiled in runs as a plugin when its binary is on
+// PATH. Otherwise, or when the plugin fails to start, a placeholder keeps
+// the JSON verbatim, so the machine still lists, inspects and removes
+// with -f.
+func Load(name, machineName, storePath string, raw []byte) (drivers.Driver, error) {
+	f, ok := compiledIn(name)
+	if !ok {
+		missing := &Missing{Name: name, Machine: machineName, Raw: append(json.RawMessage(nil), raw...)}
+		if _, err := plugin.Lookup(name); err != nil {
+			return missing, nil
+		}
+		if len(raw) == 0 {
+			var err error
+			if raw, err = json.Marshal(&drivers.BaseDriver{MachineName: machineName, StorePath: storePath}); err != nil {
+				return nil, err
+			}
+		}
+		d, err := plugin.Open(name, machineName, raw)
+		if err != nil {
+			missing.Err = err
+			return missing, nil
+		}
+		return d, nil
+	}
+	d := f(machineName, storePath)
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, d); err != nil {
 			return nil, fmt.Errorf("decoding the %s driver configuration: %w", name, err)
@@ -98,9 +136,17 @@ type Missing struct {
 	Name    string
 	Machine string
 	Raw     json.RawMessage
+	// Err, when set, is why the driver's plugin binary, which is on PATH,
+	// could not be started; every operation fails with it.
+	Err error
 }
 
-func (m *Missing) err() error { return &NotFoundError{Name: m.Name, Stored: true} }
+func (m *Missing) err() error {
+	if m.Err != nil {
+		return m.Err
+	}
+	return &NotFoundError{Name: m.Name, Stored: true}
+}
 
 // MarshalJSON returns the stored driver JSON unchanged.
 func (m *Missing) MarshalJSON() ([]byte, error) {

@@ -103,13 +103,11 @@ func storeModesGeneric(t *testing.T, h *testhost.Host) {
 		t.Run("umask="+u, func(t *testing.T) {
 			s := newStore(t)
 			s.umask = u
-			resetDocker(t, h)
 			s.mustDM(genericArgs(h, "--engine-install-method", "none", "g1")...)
 			checkModes(t, s.path, "after create -d generic")
 			s.mustDM("env", "g1")
 			s.mustDM("ls")
 			checkModes(t, s.path, "after env and ls")
-			resetDocker(t, h)
 			s.mustDM("regenerate-certs", "-f", "--client-certs", "g1")
 			checkModes(t, s.path, "after regenerate-certs --client-certs")
 			s.mustDM("env", "g1")

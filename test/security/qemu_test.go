@@ -14,11 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// machineOSImage is the machine-os image the qemu driver boots, when it
-// was built (MACHINE_OS_IMAGE, or where machine-os/build.sh puts it).
-// Building it takes many minutes, so this test never does.
-func machineOSImage(t *testing.T) string { return testutil.MachineOSImage(t) }
-
 // TestQEMURecorded creates one qemu machine through the recording
 // wrappers with --debug: qemu-system-x86_64, qemu-img and ssh must never
 // be given key material, and the seed image the VM boots with must not
@@ -37,7 +32,7 @@ func TestQEMURecorded(t *testing.T) {
 			t.Skipf("%s not installed (apt-get install qemu-system-x86 qemu-utils openssh-client)", tool)
 		}
 	}
-	image := machineOSImage(t)
+	image := testutil.MachineOSImage(t)
 	rec := newRecorder(t)
 	s := newStore(t)
 	s.bin = rec.dir

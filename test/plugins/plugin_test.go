@@ -4,6 +4,7 @@
 package plugins
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -24,7 +25,7 @@ var (
 )
 
 // plugins are the names cmd/testplugin is installed under.
-var plugins = []string{"xnone", "xcrash", "xsilent", "xbadver", "xv0"}
+var plugins = []string{"xnone", "xcrash", "xsilent", "xbadver", "xv0", "xhang"}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -298,6 +299,56 @@ func TestPluginExitsDuringCreate(t *testing.T) {
 	// Whatever create left, rm -f removes it (a fresh plugin process
 	// serves the Remove).
 	s.run("rm", "-f", "c")
+	equal(t, "", s.ok("ls", "-q").stdout)
+}
+
+// Ctrl-C while the plugin is in Create: the command ends, the create is
+// rolled back and the plugin process is closed.
+func TestInterruptDuringCreate(t *testing.T) {
+	s := newStore(t)
+	cmd := exec.Command(machine, "create", "-d", "xhang", "--url", dockerURL, "h")
+	cmd.Env = []string{"PATH=" + s.path, "HOME=" + s.root, "MACHINE_STORAGE_PATH=" + s.root}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var seen bytes.Buffer
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			seen.WriteString(sc.Text() + "\n")
+			if sc.Text() == "(h) xhang: creating h" {
+				// The plugin is inside Create now.
+				if err := cmd.Process.Signal(os.Interrupt); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	timer := time.NewTimer(2 * time.Minute)
+	defer timer.Stop()
+	select {
+	case err = <-done:
+	case <-timer.C:
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("create did not end after the interrupt\nstdout:\n%s", seen.String())
+	}
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 130 {
+		t.Errorf("want exit 130, got %v\nstdout:\n%s\nstderr:\n%s", err, seen.String(), errb.String())
+	}
+	contains(t, seen.String(), "(h) xhang: creating h\n")
+	if left := pluginProcesses(t); len(left) > 0 {
+		t.Errorf("plugin processes left: %v", left)
+	}
 	equal(t, "", s.ok("ls", "-q").stdout)
 }
 

@@ -31,6 +31,8 @@ type Driver struct {
 	stopHB    chan struct{}
 	closeOnce sync.Once
 
+	readers sync.WaitGroup // the stdout and stderr readers
+
 	tailMu sync.Mutex
 	tail   []string
 
@@ -57,13 +59,13 @@ func (d *Driver) callError(method string, err error) error {
 		}
 		return se
 	}
+	if errors.Is(err, rpc.ErrShutdown) || isEOF(err) {
+		return d.exitError("during " + method)
+	}
 	select {
 	case <-d.exited:
-		return fmt.Errorf("%s: %w", method, d.exitError("during "+method))
+		return d.exitError("during " + method)
 	default:
-	}
-	if errors.Is(err, rpc.ErrShutdown) || isEOF(err) {
-		return fmt.Errorf("%s: %w", method, d.exitError("during "+method))
 	}
 	return fmt.Errorf("calling %s on the %s plugin: %w", method, d.name, err)
 }
@@ -86,9 +88,20 @@ func isEOF(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
+// gone reports a plugin that had ended before a call.
+func (d *Driver) gone(method string) error {
+	select {
+	case <-d.exited:
+		return fmt.Errorf("cannot call %s: %w", method, d.exitError("earlier"))
+	default:
+		return nil
+	}
+}
+
 func (d *Driver) call(method string, args, reply any) error {
-	if method != "Heartbeat" {
-		log.Debugf("(%s) Calling .%s", d.machine, method)
+	log.Debugf("(%s) Calling .%s", d.machine, method)
+	if err := d.gone(method); err != nil {
+		return err
 	}
 	if err := d.client.Call(d.service+"."+method, args, reply); err != nil {
 		return d.callError(method, err)
@@ -100,6 +113,9 @@ func (d *Driver) call(method string, args, reply any) error {
 // on in the plugin until the plugin is closed.
 func (d *Driver) callContext(ctx context.Context, method string, args, reply any) error {
 	log.Debugf("(%s) Calling .%s", d.machine, method)
+	if err := d.gone(method); err != nil {
+		return err
+	}
 	c := d.client.Go(d.service+"."+method, args, reply, make(chan *rpc.Call, 1))
 	select {
 	case <-c.Done:

@@ -27,7 +27,7 @@ const (
 	// report its exit status.
 	exitWait = 5 * time.Second
 	// tailLines of the plugin's stderr are kept for error messages.
-	tailLines = 10
+	tailLines = 5
 )
 
 // NotFoundError says no plugin binary for the driver is on PATH. Its
@@ -146,6 +146,7 @@ func start(driverName, machineName, bin string) (*Driver, string, error) {
 		close(d.exited)
 	}()
 	addrCh := make(chan string, 1)
+	d.readers.Add(2)
 	go d.readStdout(outR, addrCh)
 	go d.readStderr(errR)
 
@@ -168,6 +169,7 @@ func start(driverName, machineName, bin string) (*Driver, string, error) {
 }
 
 func (d *Driver) readStdout(r io.ReadCloser, addrCh chan<- string) {
+	defer d.readers.Done()
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -187,6 +189,7 @@ func (d *Driver) readStdout(r io.ReadCloser, addrCh chan<- string) {
 }
 
 func (d *Driver) readStderr(r io.ReadCloser) {
+	defer d.readers.Done()
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -212,11 +215,11 @@ func (d *Driver) exitError(when string) error {
 	case <-timer.C:
 		return fmt.Errorf("the plugin %s closed its output %s but did not exit", d.binary, when)
 	}
-	status := "exited"
+	status := "exit status 0"
 	if d.exitErr != nil {
 		status = d.exitErr.Error()
 	}
-	msg := fmt.Sprintf("the plugin %s ended %s (%s)", d.binary, when, status)
+	msg := fmt.Sprintf("the plugin %s exited %s (%s)", d.binary, when, status)
 	d.tailMu.Lock()
 	tail := strings.Join(d.tail, "\n")
 	d.tailMu.Unlock()
@@ -299,6 +302,16 @@ func (d *Driver) Close() error {
 		case <-timer.C:
 			_ = d.cmd.Process.Kill()
 			<-d.exited
+		}
+		timer.Stop()
+		// Everything the plugin wrote is logged before Close returns
+		// (bounded: a child of the plugin may hold its pipes open).
+		read := make(chan struct{})
+		go func() { d.readers.Wait(); close(read) }()
+		timer = time.NewTimer(closeTimeout)
+		select {
+		case <-read:
+		case <-timer.C:
 		}
 		timer.Stop()
 		if d.client != nil {

@@ -9,6 +9,7 @@
 //	xsilent  never prints its address
 //	xbadver  answers GetVersion with API version 2
 //	xv0      serves only the v0 service name RpcServerDriver
+//	xhang    as xnone, but Create never returns
 package main
 
 import (
@@ -33,6 +34,7 @@ type Driver struct {
 	*none.Driver
 	name  string
 	crash bool
+	hang  bool
 }
 
 // DriverName is the plugin's name, not "none".
@@ -52,6 +54,10 @@ func (d *Driver) Create() error {
 		fmt.Fprintf(os.Stderr, "%s: crashing in Create\n", d.name)
 		os.Exit(3)
 	}
+	if d.hang {
+		// Until the client closes the plugin (or its heartbeat stops).
+		time.Sleep(time.Hour)
+	}
 	return d.Driver.Create()
 }
 
@@ -68,7 +74,7 @@ func (b BadVersion) GetVersion(_ *struct{}, reply *int) error {
 
 func main() {
 	name := strings.TrimPrefix(filepath.Base(os.Args[0]), "docker-machine-driver-")
-	d := &Driver{Driver: none.NewDriver("", ""), name: name, crash: name == "xcrash"}
+	d := &Driver{Driver: none.NewDriver("", ""), name: name, crash: name == "xcrash", hang: name == "xhang"}
 	served := os.Getenv(localbinary.PluginEnvKey) == localbinary.PluginEnvVal
 	switch name {
 	case "xsilent":

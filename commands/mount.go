@@ -41,7 +41,7 @@ func (r *session) mount(ctx context.Context, cmd *cli.Command) error {
 		if err != nil {
 			return errors.New("You must have a copy of the fusermount binary locally to use the unmount option")
 		}
-		argv = []string{bin, "-u", mountpoint}
+		argv = []string{bin, "-u", "--", mountpoint}
 	} else {
 		bin, err := exec.LookPath("sshfs")
 		if err != nil {
@@ -51,7 +51,8 @@ func (r *session) mount(ctx context.Context, cmd *cli.Command) error {
 			return err
 		}
 		argv = append([]string{bin, "-F", "/dev/null"}, ssh.ExternalOptions(src.target)...)
-		argv = append(argv, src.target.User+"@"+src.target.Host+":"+src.path, mountpoint)
+		// "--": a mount point starting with "-" is not an sshfs option.
+		argv = append(argv, "--", src.target.User+"@"+src.target.Host+":"+src.path, mountpoint)
 	}
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = r.Stdin, r.Stdout, r.Stderr

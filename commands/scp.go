@@ -212,7 +212,7 @@ func mergeTargets(ts []ssh.Target) (ssh.Target, func(), error) {
 // the shared one use the scp:// URI form.
 func scpSpec(l location, samePort bool) string {
 	if !l.remote() {
-		return l.path
+		return localSpec(l.path)
 	}
 	userHost := l.target.Host
 	if l.target.User != "" {
@@ -252,13 +252,31 @@ func rsyncArgs(src, dst location, recursive, quiet bool) ([]string, error) {
 	}
 	argv = append(argv, "--")
 	for _, l := range []location{src, dst} {
-		spec := l.path
+		spec := localSpec(l.path)
 		if l.remote() {
-			spec = l.target.User + "@" + l.target.Host + ":" + l.path
+			p := l.path
+			if strings.HasPrefix(p, ":") {
+				// host::x is rsync's daemon syntax; the user meant the
+				// file ":x" in the home directory.
+				p = "./" + p
+			}
+			spec = l.target.User + "@" + l.target.Host + ":" + p
 		}
 		argv = append(argv, spec)
 	}
 	return argv, nil
+}
+
+// localSpec keeps a local path local for scp and rsync, which read
+// "host:path" (a colon before any slash) and scp://, rsync:// URIs as
+// remote ends: such a path ("localhost:evil:x" leaves "evil:x") gets a
+// leading "./", naming the same file.
+func localSpec(p string) string {
+	colon, slash := strings.IndexByte(p, ':'), strings.IndexByte(p, '/')
+	if (colon >= 0 && (slash < 0 || colon < slash)) || strings.HasPrefix(p, "scp://") || strings.HasPrefix(p, "rsync://") {
+		return "./" + p
+	}
+	return p
 }
 
 // shellJoin quotes words for the remote-shell command string of rsync -e.

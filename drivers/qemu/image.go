@@ -210,6 +210,11 @@ func CreateOverlay(qemuImg, base, baseFormat, overlay string, sizeMB int) error 
 	if err != nil {
 		return fmt.Errorf("qemu-img create: %s", strings.TrimSpace(string(out)))
 	}
+	// qemu-img makes it 0644 whatever the umask; the guest writes keys
+	// into it (the server key, its host keys).
+	if err := os.Chmod(overlay, 0o600); err != nil {
+		return fmt.Errorf("qemu-img create: %w", err)
+	}
 	return nil
 }
 

@@ -204,6 +204,9 @@ func TestOverlayAndBootFiles(t *testing.T) {
 	info, err = QemuImgInfo("qemu-img", overlay)
 	require.NoError(t, err)
 	assert.Equal(t, int64(128<<20), info.VirtualSize)
+	fi, err := os.Stat(overlay)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the guest writes keys into its disk")
 
 	_, ok := FindBootFiles(base)
 	assert.False(t, ok)

@@ -25,7 +25,7 @@ var (
 )
 
 // plugins are the names cmd/testplugin is installed under.
-var plugins = []string{"xnone", "xcrash", "xsilent", "xbadver", "xv0", "xhang"}
+var plugins = []string{"xnone", "xcrash", "xsilent", "xbadver", "xv0", "xhang", "xgeneric"}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -404,4 +404,28 @@ func TestPluginWithoutToken(t *testing.T) {
 		t.Fatalf("want exit 1, got %v", err)
 	}
 	contains(t, errb.String(), "(API version: 1)")
+}
+
+// The original's generic driver as a plugin: its flags of several types
+// reach the help and the driver, and its SetConfigFromFlags errors come
+// back as they are.
+func TestGenericPluginFlags(t *testing.T) {
+	s := newStore(t)
+	help := s.ok("create", "-d", "xgeneric", "--help").stdout
+	for _, f := range []string{"--generic-ip-address", "--generic-ssh-key", "--generic-ssh-user", "--generic-ssh-port", "--generic-engine-port"} {
+		contains(t, help, f)
+	}
+	contains(t, help, "2376")
+	contains(t, help, "GENERIC_SSH_PORT")
+
+	r := s.fails("create", "-d", "xgeneric", "g")
+	equal(t, "Error setting machine configuration from flags provided: generic driver requires the --generic-ip-address option\n", r.stderr)
+	missing := filepath.Join(s.root, "no-such-key")
+	// The key is checked in the plugin's PreCreateCheck: exit 3.
+	r = s.run("create", "-d", "xgeneric", "--generic-ip-address", "127.0.0.1", "--generic-ssh-port", "2222", "--generic-ssh-key", missing, "g")
+	if r.code != 3 {
+		t.Errorf("want exit 3: %s", r)
+	}
+	equal(t, fmt.Sprintf("Error with pre-create check: %q\n", fmt.Sprintf("SSH key does not exist: %q", missing)), r.stderr)
+	equal(t, "", s.ok("ls", "-q").stdout)
 }

@@ -10,6 +10,7 @@
 //	xbadver  answers GetVersion with API version 2
 //	xv0      serves only the v0 service name RpcServerDriver
 //	xhang    as xnone, but Create never returns
+//	xgeneric the original's generic driver, named xgeneric
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/machine/drivers/generic"
 	"github.com/docker/machine/drivers/none"
 	"github.com/docker/machine/libmachine/drivers/plugin"
 	"github.com/docker/machine/libmachine/drivers/plugin/localbinary"
@@ -61,6 +63,14 @@ func (d *Driver) Create() error {
 	return d.Driver.Create()
 }
 
+// Generic is the generic driver under another name.
+type Generic struct {
+	*generic.Driver
+}
+
+// DriverName is "xgeneric".
+func (g *Generic) DriverName() string { return "xgeneric" }
+
 // BadVersion reports an API version docker-machine does not speak.
 type BadVersion struct {
 	*rpcdriver.RPCServerDriver
@@ -87,6 +97,8 @@ func main() {
 	case "xbadver":
 		rpcd := rpcdriver.NewRPCServerDriver(d)
 		serve(rpcd, BadVersion{rpcd}, rpcdriver.RPCServiceNameV1, rpcdriver.RPCServiceNameV0)
+	case "xgeneric":
+		plugin.RegisterDriver(&Generic{generic.NewDriver("", "").(*generic.Driver)})
 	case "xv0":
 		rpcd := rpcdriver.NewRPCServerDriver(d)
 		serve(rpcd, rpcd, rpcdriver.RPCServiceNameV0)

@@ -108,6 +108,13 @@ func startNspawn(t testing.TB, img Image, opts Options) (*Host, error) {
 		{"etc/systemd/network/10-testhost.network", 0o644, fmt.Sprintf(
 			"[Match]\nName=%s\n\n[Network]\nAddress=%s/30\nGateway=%s\n%s", GuestIface, guest, hostSide, dns.String())},
 		{"root/.ssh/authorized_keys", 0o600, string(pub)},
+		// Every host shares the cgroup tree (--bind=/sys/fs/cgroup) and
+		// each one's systemd thinks it owns /system.slice: two hosts
+		// restarting docker.service at once removed each other's
+		// cgroup ("status=219/CGROUP"). Docker and containerd, which
+		// provisioning restarts, run in a slice of this host's own.
+		{"etc/systemd/system/docker.service.d/00-testhost-slice.conf", 0o644, "[Service]\nSlice=" + hostSlice(name) + "\n"},
+		{"etc/systemd/system/containerd.service.d/00-testhost-slice.conf", 0o644, "[Service]\nSlice=" + hostSlice(name) + "\n"},
 	}
 	for _, f := range files {
 		p := filepath.Join(merged, f.path)
@@ -161,4 +168,10 @@ func startNspawn(t testing.TB, img Image, opts Options) (*Host, error) {
 		timeout = 90 * time.Second
 	}
 	return h, h.waitSSH(start, timeout, 50*time.Millisecond)
+}
+
+// hostSlice is a top-level slice unit of the host's own: "-" would nest
+// it under slices other hosts share.
+func hostSlice(name string) string {
+	return "testhost_" + strings.ReplaceAll(name, "-", "_") + ".slice"
 }

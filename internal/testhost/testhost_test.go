@@ -83,6 +83,11 @@ func TestNspawnPlainAndDocker(t *testing.T) {
 				"docker run --rm --pull never local/busybox:latest sh -c 'echo hello from $(hostname)'")
 			must(t, err)
 			check(t, strings.Contains(out, "hello from"), "container output: %q", out)
+			// Hosts share the cgroup tree: Docker runs in this host's own slice.
+			out, err = h.Run("systemctl show -p ControlGroup --value docker.service containerd.service")
+			must(t, err)
+			slice := "/" + hostSlice(h.Name) + "/"
+			check(t, strings.Count(out, slice) == 2, "docker and containerd cgroups outside %s: %q", slice, out)
 			t.Logf("docker: start dockerd + import + run: %s", time.Since(start).Round(time.Millisecond))
 		})
 	})

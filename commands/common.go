@@ -148,15 +148,28 @@ func (r *session) act(h *host.Host, save bool, action hostAction) error {
 	return actErr
 }
 
-// confirm asks a y/n question on stdout and reads the answer from stdin.
-func (r *session) confirm(question string) (bool, error) {
+// confirm asks a y/n question on stdout and reads the answer from stdin;
+// no answer is "no".
+func (r *session) confirm(question string) (bool, error) { return r.ask(question, false) }
+
+// confirmStrict is confirm as regenerate-certs asks: as the original
+// (fmt.Scanln), no answer at all fails with "EOF" and an empty line with
+// "unexpected newline", exit status 1.
+func (r *session) confirmStrict(question string) (bool, error) { return r.ask(question, true) }
+
+func (r *session) ask(question string, strict bool) (bool, error) {
 	fmt.Fprint(r.Stdout, question)
 	line, err := bufio.NewReader(r.Stdin).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		if errors.Is(err, io.EOF) {
-			return false, nil
+	switch {
+	case line == "" && errors.Is(err, io.EOF):
+		if strict {
+			return false, errors.New("EOF")
 		}
+		return false, nil
+	case err != nil && !errors.Is(err, io.EOF):
 		return false, fmt.Errorf("reading the answer: %w", err)
+	case strict && strings.TrimRight(line, "\r\n") == "":
+		return false, errors.New("unexpected newline")
 	}
 	line = strings.TrimSpace(line)
 	return strings.HasPrefix(line, "y") || strings.HasPrefix(line, "Y"), nil

@@ -175,7 +175,7 @@ func (r *session) regenerateCerts(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	if !cmd.Bool("force") {
-		ok, err := r.confirm("Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ")
+		ok, err := r.confirmStrict("Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ")
 		if err != nil || !ok {
 			return err
 		}

@@ -49,6 +49,14 @@ func TestRegenerateClientCertsReplacesNothingWithoutATarget(t *testing.T) {
 		assert.Equal(t, before, m.hashStore(), "%v changed the store", args)
 	}
 
+	// No answer at all, or an empty line, fail as the original's Scanln
+	// did (exit 1), changing nothing.
+	for stdin, msg := range map[string]string{"": "EOF", "\n": "unexpected newline"} {
+		r := m.runWith(opts{stdin: stdin}, "regenerate-certs", "--client-certs", "one")
+		assert.Equal(t, result{stdout: "Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): ", stderr: msg + "\n", code: 1}, r, "stdin %q", stdin)
+	}
+	assert.Equal(t, before, m.hashStore())
+
 	// The prompt: "n" changes nothing and exits 0; "y" goes on as -f.
 	r := m.runWith(opts{stdin: "n\n"}, "regenerate-certs", "--client-certs", "one")
 	assert.Equal(t, result{stdout: "Regenerate TLS machine certs?  Warning: this is irreversible. (y/n): "}, r)

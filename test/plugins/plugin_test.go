@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -303,10 +304,13 @@ func TestPluginExitsDuringCreate(t *testing.T) {
 }
 
 // Ctrl-C while the plugin is in Create: the command ends, the create is
-// rolled back and the plugin process is closed.
+// rolled back through the plugin (which the terminal's SIGINT to the
+// foreground process group does not reach) and the plugin is closed.
 func TestInterruptDuringCreate(t *testing.T) {
 	s := newStore(t)
 	cmd := exec.Command(machine, "create", "-d", "xhang", "--url", dockerURL, "h")
+	// A process group of its own, as a shell's foreground job.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Env = []string{"PATH=" + s.path, "HOME=" + s.root, "MACHINE_STORAGE_PATH=" + s.root}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -325,7 +329,8 @@ func TestInterruptDuringCreate(t *testing.T) {
 			seen.WriteString(sc.Text() + "\n")
 			if sc.Text() == "(h) xhang: creating h" {
 				// The plugin is inside Create now.
-				if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				// What the terminal does on Ctrl-C.
+				if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 					t.Error(err)
 				}
 			}

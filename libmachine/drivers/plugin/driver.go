@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/rpc"
 	"os/exec"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/log"
@@ -59,13 +59,14 @@ func (d *Driver) callError(method string, err error) error {
 		}
 		return se
 	}
-	if errors.Is(err, rpc.ErrShutdown) || isEOF(err) {
-		return d.exitError("during " + method)
-	}
+	// The connection broke: most likely the plugin is exiting, which
+	// says more than the broken connection (bounded wait).
+	timer := time.NewTimer(exitWait)
+	defer timer.Stop()
 	select {
 	case <-d.exited:
 		return d.exitError("during " + method)
-	default:
+	case <-timer.C:
 	}
 	return fmt.Errorf("calling %s on the %s plugin: %w", method, d.name, err)
 }
@@ -83,10 +84,6 @@ type notSupported struct{ msg string }
 
 func (e *notSupported) Error() string        { return e.msg }
 func (e *notSupported) Is(target error) bool { return target == drivers.ErrNotSupported }
-
-func isEOF(err error) bool {
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
-}
 
 // gone reports a plugin that had ended before a call.
 func (d *Driver) gone(method string) error {

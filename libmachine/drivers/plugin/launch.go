@@ -121,6 +121,7 @@ func start(driverName, machineName, bin string) (*Driver, string, error) {
 	// Files, not writers: no copying goroutines, so Wait returns when
 	// the plugin exits even if a child of it keeps the pipes open.
 	cmd.Stdout, cmd.Stderr = outW, errW
+	ownGroup(cmd)
 	log.Debugf("Launching plugin server for driver %s (%s)", driverName, bin)
 	err = cmd.Start()
 	outW.Close()

@@ -26,7 +26,7 @@ var (
 )
 
 // plugins are the names cmd/testplugin is installed under.
-var plugins = []string{"xnone", "xcrash", "xsilent", "xbadver", "xv0", "xhang", "xgeneric"}
+var plugins = []string{"xnone", "xcrash", "xsilent", "xbadver", "xv0", "xhang", "xgeneric", "xslow"}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -355,6 +355,15 @@ func TestInterruptDuringCreate(t *testing.T) {
 		t.Errorf("plugin processes left: %v", left)
 	}
 	equal(t, "", s.ok("ls", "-q").stdout)
+}
+
+// A Create longer than the plugin's 10 s heartbeat timeout succeeds: the
+// client's heartbeats keep the plugin alive.
+func TestHeartbeatKeepsPluginAlive(t *testing.T) {
+	s := newStore(t)
+	s.ok("create", "-d", "xslow", "--url", dockerURL, "slow")
+	equal(t, dockerURL+"\n", s.ok("url", "slow").stdout)
+	s.ok("rm", "-y", "slow")
 }
 
 // A plugin that never prints its address is killed after 10 s.

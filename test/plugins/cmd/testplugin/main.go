@@ -11,6 +11,8 @@
 //	xv0      serves only the v0 service name RpcServerDriver
 //	xhang    as xnone, but Create never returns
 //	xgeneric the original's generic driver, named xgeneric
+//	xslow    as xnone, but Create takes 12 s, longer than the 10 s the
+//	         plugin lives without a heartbeat
 package main
 
 import (
@@ -37,6 +39,7 @@ type Driver struct {
 	name  string
 	crash bool
 	hang  bool
+	slow  bool
 }
 
 // DriverName is the plugin's name, not "none".
@@ -55,6 +58,11 @@ func (d *Driver) Create() error {
 	if d.crash {
 		fmt.Fprintf(os.Stderr, "%s: crashing in Create\n", d.name)
 		os.Exit(3)
+	}
+	if d.slow {
+		// The behaviour under test is a slow driver: only the client's
+		// heartbeats keep the plugin alive this long.
+		time.Sleep(12 * time.Second)
 	}
 	if d.hang {
 		// Until the client closes the plugin (or its heartbeat stops).
@@ -84,7 +92,7 @@ func (b BadVersion) GetVersion(_ *struct{}, reply *int) error {
 
 func main() {
 	name := strings.TrimPrefix(filepath.Base(os.Args[0]), "docker-machine-driver-")
-	d := &Driver{Driver: none.NewDriver("", ""), name: name, crash: name == "xcrash", hang: name == "xhang"}
+	d := &Driver{Driver: none.NewDriver("", ""), name: name, crash: name == "xcrash", hang: name == "xhang", slow: name == "xslow"}
 	served := os.Getenv(localbinary.PluginEnvKey) == localbinary.PluginEnvVal
 	switch name {
 	case "xsilent":

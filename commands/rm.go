@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/persist"
+	"github.com/docker-machine-ng/machine/libmachine/registry"
 )
 
 func (r *session) rmCommand() *cli.Command {
@@ -117,9 +118,19 @@ func (r *session) removeOne(ctx context.Context, name string, force bool) (remov
 		return false, errors.Join(driverErr, err)
 	}
 	if driverErr != nil {
-		return true, fmt.Errorf("%w (local configuration removed)", driverErr)
+		return true, removedLocally(driverErr)
 	}
 	return true, nil
+}
+
+// removedLocally reports a driver failure of rm -f: the record is gone,
+// and a driver that is not installed touched nothing remote.
+func removedLocally(driverErr error) error {
+	var nf *registry.NotFoundError
+	if errors.As(driverErr, &nf) {
+		return fmt.Errorf("%w (local configuration removed; the driver is not installed, so whatever it made remotely was not touched)", driverErr)
+	}
+	return fmt.Errorf("%w (local configuration removed)", driverErr)
 }
 
 func (r *session) removeStaged(name, staging string, force bool) (bool, error) {
@@ -137,7 +148,7 @@ func (r *session) removeStaged(name, staging string, force bool) (bool, error) {
 		return false, err
 	}
 	if driverErr != nil {
-		return true, fmt.Errorf("%w (local configuration removed)", driverErr)
+		return true, removedLocally(driverErr)
 	}
 	return true, nil
 }

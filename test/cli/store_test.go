@@ -141,6 +141,7 @@ func TestOriginalStore(t *testing.T) {
 	r = m.run("rm", "-f", "vbox")
 	assert.Equal(t, 0, r.code, r)
 	assert.Contains(t, r.stdout, "Successfully removed vbox\n")
+	assert.Contains(t, r.stderr, "the driver is not installed, so whatever it made remotely was not touched", "rm -f says the remote machine was left alone")
 	assert.NoDirExists(t, m.machineDir("vbox"))
 	assert.Equal(t, "old0\nold1\nold2\nold3\n", m.ok("ls", "-q").stdout)
 

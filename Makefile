@@ -15,13 +15,16 @@ build:
 # (internal/skipcheck) fails the run on any skip not listed, with its
 # reason, in scripts/ci-skips.txt, and on any failure. It prints a line
 # per package, the output of failing tests and the list of skips.
-# pipefail: go test's own status counts too. Then every fuzz target runs
+# pipefail: go test's own status counts too. Then the plugin-protocol
+# tests against real plugin binaries built from the original's own plugin
+# package (test/plugins, a module of its own), and every fuzz target runs
 # for a few seconds (scripts/fuzz-short.sh, under two minutes).
 test: build
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) build -o bin/skipcheck ./internal/skipcheck
 	bash -o pipefail -c '$(GO) test -race -timeout 35m -json ./... 2>&1 | bin/skipcheck -allow scripts/ci-skips.txt'
+	cd test/plugins && bash -o pipefail -c '$(GO) test -race -timeout 10m -json ./... 2>&1 | ../../bin/skipcheck -allow ../../scripts/ci-skips.txt'
 	sh scripts/fuzz-short.sh
 
 # Quick loop: no VMs, no nspawn hosts.

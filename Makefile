@@ -21,6 +21,7 @@ build:
 # for a few seconds (scripts/fuzz-short.sh, under two minutes).
 test: build
 	$(GO) vet ./...
+	cd test/plugins && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) build -o bin/skipcheck ./internal/skipcheck
 	bash -o pipefail -c '$(GO) test -race -timeout 35m -json ./... 2>&1 | bin/skipcheck -allow scripts/ci-skips.txt'
@@ -34,6 +35,7 @@ test-short:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
+	cd test/plugins && $(GO) vet ./...
 
 bench: build
 	bash bench/ls.sh

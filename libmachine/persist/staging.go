@@ -173,6 +173,27 @@ func sweepTemps(dir string) {
 	}
 }
 
+// sweepMachineTemps removes what a killed writer left in the directory of
+// machine name, if nobody holds the machine (the lock is taken only when
+// there is something to remove).
+func (s *Store) sweepMachineTemps(name string) {
+	dir := s.MachineDir(name)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !isTempOf(e.Name(), machineFiles) {
+			continue
+		}
+		if l, err := fsutil.TryLockFile(s.lockPath(name)); err == nil && l != nil {
+			sweepTemps(dir)
+			l.Unlock()
+		}
+		return
+	}
+}
+
 func isTempOf(entry string, files []string) bool {
 	for _, f := range files {
 		rest, ok := strings.CutPrefix(entry, "."+f)
@@ -226,6 +247,8 @@ func (s *Store) Sweep(cleanup Cleanup) []string {
 			} else {
 				orphans = append(orphans, n)
 			}
+		case e.IsDir() && !strings.HasPrefix(n, "."):
+			s.sweepMachineTemps(n)
 		case strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".lock") || strings.HasPrefix(n, ".lock-")):
 			// Taking and releasing a lock nobody holds deletes its file.
 			if l, err := fsutil.TryLockFile(filepath.Join(dir, n)); err == nil && l != nil {

@@ -196,6 +196,12 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	l.Unlock()
 	beginCreate(t, s, "live")
 	holdLock(t, s, "live")
+	// A save killed mid-write in a machine nobody holds, and one in a
+	// machine another process holds (its write may be live).
+	createMachine(t, s, "held", "tcp://127.0.0.1:1")
+	require.NoError(t, os.WriteFile(filepath.Join(s.MachineDir("keep"), ".config.json.tmp1"), []byte("x"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(s.MachineDir("held"), ".config.json.tmp2"), []byte("x"), 0o600))
+	holdLock(t, s, "held")
 
 	var cleaned []string
 	swept := s.Sweep(func(name string, h *host.Host) error {
@@ -219,6 +225,8 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	_, err = s.Load("keep")
 	require.NoError(t, err)
 	assert.NoFileExists(t, filepath.Join(s.CertsDir(), ".lock"), "a killed bootstrap's lock file")
+	assert.NoFileExists(t, filepath.Join(s.MachineDir("keep"), ".config.json.tmp1"), "a killed save's temporary file")
+	assert.FileExists(t, filepath.Join(s.MachineDir("held"), ".config.json.tmp2"), "a held machine's temporary file may be a live write")
 }
 
 func TestSweepKeepsACreateWhoseCleanupFails(t *testing.T) {

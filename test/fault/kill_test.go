@@ -158,8 +158,20 @@ func TestKillNone(t *testing.T) {
 	{
 		s := newStore(t)
 		stats["create (no CA yet)"].dur = s.timeRun("create", "-d", "none", "--url", "tcp://127.0.0.1:2376", "m")
-		stats["create"].dur = s.timeRun("create", "-d", "none", "--url", "tcp://127.0.0.1:2376", "m2")
-		stats["rm -y"].dur = s.timeRun("rm", "-y", "m2")
+		// The quickest of three: a kill drawn within it lands while the
+		// command runs (one slow first run made most kills of rm, which
+		// takes milliseconds, arrive after it had exited).
+		for i := range 3 {
+			name := fmt.Sprintf("m%d", i+2)
+			c := s.timeRun("create", "-d", "none", "--url", "tcp://127.0.0.1:2376", name)
+			r := s.timeRun("rm", "-y", name)
+			if i == 0 || c < stats["create"].dur {
+				stats["create"].dur = c
+			}
+			if i == 0 || r < stats["rm -y"].dur {
+				stats["rm -y"].dur = r
+			}
+		}
 	}
 
 	// The first creates of fresh stores: the CA and client pair are made.
@@ -201,7 +213,7 @@ func TestKillNone(t *testing.T) {
 	seq := 0
 	victims := 0
 	for i := 0; stats["create"].kills < killsCreate || stats["rm -y"].kills < killsRm; i++ {
-		if i > 3*(killsCreate+killsRm) {
+		if i > 6*(killsCreate+killsRm) {
 			t.Fatalf("kills that hit: create %d of %d, rm %d of %d", stats["create"].kills, killsCreate, stats["rm -y"].kills, killsRm)
 		}
 		op := "create"

@@ -33,28 +33,41 @@ func ClientTLS(ao *auth.Options) (*tls.Config, error) {
 
 // CopyClientMaterial copies the CA and client certificate into a machine
 // directory as ca.pem, cert.pem and key.pem — the names the docker CLI
-// expects in DOCKER_CERT_PATH. Identical files are not rewritten.
+// expects in DOCKER_CERT_PATH. Identical files are not rewritten. The
+// client pair is installed as a pair (both written to temporary files
+// first, then renamed), so an interrupted copy leaves a mismatched pair
+// only in the moment between two renames; the next copy completes it.
 func CopyClientMaterial(ao *auth.Options, dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	for _, c := range []struct {
-		src, name string
-		mode      os.FileMode
-	}{
-		{ao.CaCertPath, "ca.pem", 0o644},
-		{ao.ClientCertPath, "cert.pem", 0o644},
-		{ao.ClientKeyPath, "key.pem", 0o600},
-	} {
-		src, err := os.ReadFile(c.src)
+	read := func(src, name string) ([]byte, bool, error) {
+		data, err := os.ReadFile(src)
 		if err != nil {
+			return nil, false, fmt.Errorf("copying certificates to the machine directory: %w", err)
+		}
+		old, err := os.ReadFile(filepath.Join(dir, name))
+		return data, err == nil && bytes.Equal(old, data), nil
+	}
+	ca, caSame, err := read(ao.CaCertPath, "ca.pem")
+	if err != nil {
+		return err
+	}
+	certPEM, certSame, err := read(ao.ClientCertPath, "cert.pem")
+	if err != nil {
+		return err
+	}
+	keyPEM, keySame, err := read(ao.ClientKeyPath, "key.pem")
+	if err != nil {
+		return err
+	}
+	if !caSame {
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, "ca.pem"), ca, 0o644); err != nil {
 			return fmt.Errorf("copying certificates to the machine directory: %w", err)
 		}
-		dst := filepath.Join(dir, c.name)
-		if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, src) {
-			continue
-		}
-		if err := fsutil.WriteFileAtomic(dst, src, c.mode); err != nil {
+	}
+	if !certSame || !keySame {
+		if err := installPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), certPEM, keyPEM, nil); err != nil {
 			return fmt.Errorf("copying certificates to the machine directory: %w", err)
 		}
 	}

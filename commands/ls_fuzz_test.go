@@ -138,7 +138,7 @@ func FuzzLsFormat(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, format string) {
 		if unbounded.MatchString(format) {
-			t.Skip("output bounded only by the template's own numbers")
+			return // output bounded only by the template's own numbers: the user's own template
 		}
 		rt, err := parseRowTemplate(format)
 		if err != nil {

@@ -142,7 +142,7 @@ func FuzzScpArgs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b string, recursive, quiet, samePort bool) {
 		if strings.ContainsRune(a+b, 0) {
-			t.Skip("arguments cannot hold NUL")
+			return // arguments cannot hold NUL
 		}
 		src, dst := parseLocation(a), parseLocation(b)
 		checkParse(t, a, src)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"os"
 	"path/filepath"
@@ -70,11 +71,34 @@ type Allocator struct {
 	FreePort func(ip string) (int, error)
 	// EnginePort is the guest-side engine port, forwarded as is on Linux.
 	EnginePort int
+	// First is the host part N of the first address 127.0.0.N tried on
+	// Linux (2 when zero); the search wraps round to 2.
+	First int
 }
 
 // NewAllocator returns an allocator with real port checks.
 func NewAllocator(storePath string) *Allocator {
-	return &Allocator{StorePath: storePath, GOOS: runtime.GOOS, Check: listenCheck, FreePort: freePort, EnginePort: 2376}
+	return &Allocator{StorePath: storePath, GOOS: runtime.GOOS, Check: listenCheck, FreePort: freePort, EnginePort: 2376, First: firstLoopback(storePath)}
+}
+
+// firstLoopback is where a store's search for a loopback address starts:
+// 127.0.0.2 for the default store, and for any other store a place
+// derived from its path. The allocator only knows its own store's
+// machines, and a stopped machine's address is free on the host, so
+// stores that searched from the same place would take each other's
+// stopped machines' addresses (two users, a project store beside the
+// default one, tests running in parallel).
+func firstLoopback(storePath string) int {
+	abs, err := filepath.Abs(storePath)
+	if err != nil {
+		abs = storePath
+	}
+	if home, err := os.UserHomeDir(); err == nil && abs == filepath.Join(home, ".docker", "machine") {
+		return 2
+	}
+	h := fnv.New32a()
+	h.Write([]byte(abs))
+	return 2 + int(h.Sum32()%253)
 }
 
 // Allocate picks an address for machine and records it in the machine
@@ -193,11 +217,17 @@ func (a *Allocator) usedAddresses(self string) (usedSet, error) {
 	return u, nil
 }
 
-// pickLoopback returns the first 127.0.0.N (N >= 2) no machine uses whose
-// engine port is free; SSH is forwarded from port 22 when that can be
-// bound there, else from a free high port.
+// pickLoopback returns the first 127.0.0.N (2 <= N <= 254, from First,
+// wrapping round) no machine uses whose engine port is free; SSH is
+// forwarded from port 22 when that can be bound there, else from a free
+// high port.
 func (a *Allocator) pickLoopback(u usedSet, engine int) (Address, error) {
-	for n := 2; n < 255; n++ {
+	first := a.First
+	if first < 2 || first > 254 {
+		first = 2
+	}
+	for i := range 253 {
+		n := 2 + (first-2+i)%253
 		ip := fmt.Sprintf("127.0.0.%d", n)
 		if u.ips[ip] {
 			continue

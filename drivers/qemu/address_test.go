@@ -201,3 +201,29 @@ func TestAllocateRealSockets(t *testing.T) {
 	assert.Error(t, a.CheckFree(Address{IP: first.IP, SSHPort: second.SSHPort, EnginePort: 2376}))
 	assert.NoError(t, a.CheckFree(second))
 }
+
+func TestAllocateStartsWhereTheStoreSays(t *testing.T) {
+	store := t.TempDir()
+	a := fakeAllocator(store, "linux", nil)
+	a.First = 254
+	writeConfig(t, store, "a", Name, "127.0.0.254")
+	got, err := a.Allocate("new")
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.2", got.IP, "the search wraps round")
+	a.First = 100
+	got, err = a.Allocate("newer")
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.100", got.IP)
+
+	home, err := os.UserHomeDir()
+	require.NoError(t, err)
+	assert.Equal(t, 2, firstLoopback(filepath.Join(home, ".docker", "machine")), "the default store starts at 127.0.0.2")
+	seen := map[int]bool{}
+	for i := range 20 {
+		n := firstLoopback(fmt.Sprintf("/tmp/store-%d", i))
+		assert.True(t, n >= 2 && n <= 254, n)
+		assert.Equal(t, n, firstLoopback(fmt.Sprintf("/tmp/store-%d/", i)), "the same store, the same place")
+		seen[n] = true
+	}
+	assert.Greater(t, len(seen), 10, "other stores start in different places")
+}

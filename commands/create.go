@@ -84,9 +84,10 @@ func driverNameFromArgs(argv []string, getenv func(string) string) string {
 	return DefaultDriver
 }
 
-// driverFlags converts a driver's declared flags to CLI flags; call
-// checkFlagTypes first.
-func driverFlags(fs []mcnflag.Flag) []cli.Flag {
+// driverFlags converts a driver's declared flags to CLI flags. A flag of
+// a type it does not know (a plugin's) is an error, not a flag silently
+// left out.
+func driverFlags(fs []mcnflag.Flag) ([]cli.Flag, error) {
 	out := make([]cli.Flag, 0, len(fs))
 	for _, f := range fs {
 		var src cli.ValueSourceChain
@@ -102,31 +103,40 @@ func driverFlags(fs []mcnflag.Flag) []cli.Flag {
 			out = append(out, &cli.IntFlag{Name: fl.Name, Usage: fl.Usage, Value: fl.Value, Sources: src})
 		case mcnflag.BoolFlag:
 			out = append(out, &cli.BoolFlag{Name: fl.Name, Usage: fl.Usage, Sources: src})
-		}
-	}
-	return out
-}
-
-// checkFlagTypes fails on a flag of a type driverFlags does not know (a
-// plugin's), which would otherwise be left out silently.
-func checkFlagTypes(fs []mcnflag.Flag) error {
-	for _, f := range fs {
-		switch f.(type) {
-		case mcnflag.StringFlag, mcnflag.StringSliceFlag, mcnflag.IntFlag, mcnflag.BoolFlag:
 		default:
-			return fmt.Errorf("driver flag %q has an unsupported type %T", f.String(), f)
+			return nil, fmt.Errorf("driver flag %q has an unsupported type %T", f.String(), f)
 		}
 	}
-	return nil
+	return out, nil
 }
 
-// flagValues gives drivers their flag values from the parsed command.
-type flagValues struct{ cmd *cli.Command }
+// sharedDriverFlags are the create flags every driver may read besides
+// its own (BaseDriver.SetSwarmConfigFromFlags).
+var sharedDriverFlags = []mcnflag.Flag{
+	mcnflag.BoolFlag{Name: "swarm-master"},
+	mcnflag.StringFlag{Name: "swarm-host"},
+	mcnflag.StringFlag{Name: "swarm-discovery"},
+}
 
-func (f flagValues) String(k string) string        { return f.cmd.String(k) }
-func (f flagValues) StringSlice(k string) []string { return f.cmd.StringSlice(k) }
-func (f flagValues) Int(k string) int              { return int(f.cmd.Int(k)) }
-func (f flagValues) Bool(k string) bool            { return f.cmd.Bool(k) }
+// driverOptions reads the values of a driver's flags (and the shared
+// ones) from the parsed command into a plain value map.
+func driverOptions(cmd *cli.Command, fs []mcnflag.Flag) drivers.Options {
+	o := drivers.Options{}
+	for _, f := range append(append([]mcnflag.Flag(nil), sharedDriverFlags...), fs...) {
+		n := f.String()
+		switch f.(type) {
+		case mcnflag.StringFlag:
+			o[n] = cmd.String(n)
+		case mcnflag.StringSliceFlag:
+			o[n] = cmd.StringSlice(n)
+		case mcnflag.IntFlag:
+			o[n] = int(cmd.Int(n))
+		case mcnflag.BoolFlag:
+			o[n] = cmd.Bool(n)
+		}
+	}
+	return o
+}
 
 // helpRequested reports whether -h/--help appears before "--".
 func helpRequested(argv []string) bool {
@@ -146,7 +156,7 @@ var discoveryFormat = sync.OnceValue(func() *regexp.Regexp { return regexp.MustC
 func (r *session) create(ctx context.Context, outer *cli.Command) error {
 	argv := outer.Args().Slice()
 	driverName := driverNameFromArgs(argv, r.Getenv)
-	probe, err := r.api.NewDriver(driverName, "flag-lookup")
+	dflags, err := registry.CreateFlags(driverName)
 	if err != nil {
 		var nf *registry.NotFoundError
 		if errors.As(err, &nf) && helpRequested(argv) {
@@ -158,11 +168,11 @@ func (r *session) create(ctx context.Context, outer *cli.Command) error {
 		}
 		return err
 	}
-	dflags := probe.GetCreateFlags()
-	if err := checkFlagTypes(dflags); err != nil {
+	cflags, err := driverFlags(dflags)
+	if err != nil {
 		return err
 	}
-	flags := append(sharedCreateFlags(), driverFlags(dflags)...)
+	flags := append(sharedCreateFlags(), cflags...)
 	sort.Slice(flags, func(i, j int) bool { return flags[i].Names()[0] < flags[j].Names()[0] })
 	if helpRequested(argv) {
 		// The library's own help lookup fails on this nested command
@@ -182,13 +192,13 @@ func (r *session) create(ctx context.Context, outer *cli.Command) error {
 			return &usageError{msg: "Incorrect Usage.\n" + err.Error(), help: r.appName + " create --driver " + driverName + " --help"}
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			return r.createMachine(ctx, cmd, driverName)
+			return r.createMachine(ctx, cmd, driverName, dflags)
 		},
 	}
 	return inner.Run(ctx, append([]string{r.appName + " create"}, argv...))
 }
 
-func (r *session) createMachine(ctx context.Context, cmd *cli.Command, driverName string) error {
+func (r *session) createMachine(ctx context.Context, cmd *cli.Command, driverName string, dflags []mcnflag.Flag) error {
 	a := cmd.Args().Slice()
 	switch {
 	case len(a) == 0:
@@ -209,18 +219,6 @@ func (r *session) createMachine(ctx context.Context, cmd *cli.Command, driverNam
 	default:
 		return &usageError{msg: fmt.Sprintf("Error: --engine-install-method %q is not one of script, package, none", method)}
 	}
-	if ok, err := r.api.Store.Exists(name); err != nil {
-		return err
-	} else if ok {
-		return fmt.Errorf("Docker machine %q already exists", name)
-	}
-	d, err := r.api.NewDriver(driverName, name)
-	if err != nil {
-		return err
-	}
-	if err := d.SetConfigFromFlags(flagValues{cmd}); err != nil {
-		return fmt.Errorf("Error setting machine configuration from flags provided: %w", err)
-	}
 	ao := r.api.DefaultAuthOptions(name, r.global("tls-ca-cert"), r.global("tls-ca-key"), r.global("tls-client-cert"), r.global("tls-client-key"))
 	ao.ServerCertSANs = nonNil(cmd.StringSlice("tls-san"))
 	eo := &engine.Options{
@@ -236,6 +234,11 @@ func (r *session) createMachine(ctx context.Context, cmd *cli.Command, driverNam
 	if method != "script" {
 		eo.InstallMethod = method
 	}
+	// Every option is checked before anything is made (a plugin
+	// started, a VM booted).
+	if err := eo.Validate(); err != nil {
+		return fmt.Errorf("Error creating machine: %w", err)
+	}
 	so := &swarm.Options{
 		IsSwarm:            cmd.Bool("swarm") || cmd.Bool("swarm-master"),
 		Master:             cmd.Bool("swarm-master"),
@@ -248,6 +251,18 @@ func (r *session) createMachine(ctx context.Context, cmd *cli.Command, driverNam
 		ArbitraryJoinFlags: nonNil(cmd.StringSlice("swarm-join-opt")),
 		Image:              cmd.String("swarm-image"),
 		IsExperimental:     cmd.Bool("swarm-experimental"),
+	}
+	if ok, err := r.api.Store.Exists(name); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("Docker machine %q already exists", name)
+	}
+	d, err := r.api.NewDriver(driverName, name)
+	if err != nil {
+		return err
+	}
+	if err := d.SetConfigFromFlags(driverOptions(cmd, dflags)); err != nil {
+		return fmt.Errorf("Error setting machine configuration from flags provided: %w", err)
 	}
 	h := r.api.NewHost(d, ao, eo, so)
 	err = r.api.Create(ctx, h, libmachine.CreateOptions{KeepOnFailure: cmd.Bool("keep-on-failure"), StateTimeout: r.sshTimeout})
@@ -264,5 +279,3 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-
-var _ drivers.DriverOptions = flagValues{}

@@ -74,7 +74,7 @@ func (r *session) env(ctx context.Context, cmd *cli.Command) error {
 		vars = append(vars, envVar{"COMPOSE_CONVERT_WINDOWS_PATHS", "true"})
 	}
 	if cmd.Bool("no-proxy") {
-		ip, err := h.Driver.GetIP()
+		ip, err := h.Driver.GetIP(r.ctx)
 		if err != nil {
 			return fmt.Errorf("Error getting host IP: %w", err)
 		}

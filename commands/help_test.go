@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v3"
 
 	"github.com/docker-machine-ng/machine/libmachine"
@@ -45,12 +46,13 @@ func TestFlagLine(t *testing.T) {
 }
 
 func TestDriverFlagsRenderLikeTheOriginal(t *testing.T) {
-	fs := driverFlags([]mcnflag.Flag{
+	fs, err := driverFlags([]mcnflag.Flag{
 		mcnflag.StringFlag{Name: "url", Usage: "URL of host when no driver is selected"},
 		mcnflag.IntFlag{Name: "generic-ssh-port", Usage: "SSH port", Value: 22, EnvVar: "GENERIC_SSH_PORT"},
 		mcnflag.BoolFlag{Name: "virtualbox-no-share", Usage: "Disable the mount of your home directory"},
 		mcnflag.StringSliceFlag{Name: "amazonec2-tags", Usage: "tags"},
 	})
+	require.NoError(t, err)
 	var got []string
 	for _, f := range fs {
 		got = append(got, flagLine(f))

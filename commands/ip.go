@@ -18,7 +18,7 @@ func (r *session) ipCommand() *cli.Command {
 			// Read-only: never locks or rewrites config.json (the
 			// original saved every machine here, #2612).
 			return r.runAction(cmd, false, func(h *host.Host) error {
-				ip, err := h.Driver.GetIP()
+				ip, err := h.Driver.GetIP(r.ctx)
 				if err != nil {
 					return fmt.Errorf("Error getting IP address: %w", err)
 				}

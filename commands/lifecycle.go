@@ -53,12 +53,12 @@ func (r *session) restartCommand() *cli.Command {
 
 // transition runs a driver operation that ends in want, refusing when the
 // machine is already there.
-func (r *session) transition(ctx context.Context, h *host.Host, verb, done string, want state.State, op func() error) error {
-	if s, err := h.Driver.GetState(); err == nil && s == want {
+func (r *session) transition(ctx context.Context, h *host.Host, verb, done string, want state.State, op func(context.Context) error) error {
+	if s, err := h.Driver.GetState(ctx); err == nil && s == want {
 		return fmt.Errorf("Machine %q is already %s.", h.Name, stateWord(want))
 	}
 	log.Infof("%s %q...", verb, h.Name)
-	if err := op(); err != nil {
+	if err := op(ctx); err != nil {
 		return err
 	}
 	if err := libmachine.WaitForState(ctx, h.Driver, want, 0); err != nil {
@@ -84,15 +84,19 @@ func (r *session) start(ctx context.Context, h *host.Host) error {
 
 func (r *session) restart(ctx context.Context, h *host.Host) error {
 	log.Infof("Restarting %q...", h.Name)
-	s, err := h.Driver.GetState()
+	s, err := h.Driver.GetState(ctx)
 	if err != nil {
 		return err
 	}
-	if s == state.Stopped {
-		if err := h.Driver.Start(); err != nil {
-			return err
-		}
-	} else if err := h.Driver.Restart(); err != nil {
+	switch {
+	case s == state.Stopped:
+		err = h.Driver.Start(ctx)
+	case h.Driver.Capabilities().RestartOverSSH:
+		err = r.reboot(ctx, h)
+	default:
+		err = h.Driver.Restart(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	if err := libmachine.WaitForState(ctx, h.Driver, state.Running, 0); err != nil {

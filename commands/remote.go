@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/docker-machine-ng/machine/drivers/generic"
 	"github.com/docker-machine-ng/machine/libmachine/cert"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/host"
@@ -22,11 +21,9 @@ import (
 // requireSSH fails with one clear line when the machine's driver offers
 // no SSH access (the none driver).
 func requireSSH(h *host.Host, what string) error {
-	if _, err := h.Driver.GetSSHHostname(); err != nil {
-		if errors.Is(err, drivers.ErrNotSupported) {
-			return fmt.Errorf("Error: %s needs SSH access to %q, and %v", what, h.Name, err)
-		}
-		return err
+	if !h.Driver.Capabilities().SSH {
+		err := &drivers.NotSupportedError{Driver: h.Driver.DriverName(), Operation: "SSH"}
+		return fmt.Errorf("Error: %s needs SSH access to %q, and %v", what, h.Name, err)
 	}
 	return nil
 }
@@ -44,14 +41,13 @@ func (r *session) configureAPI(cmd *cli.Command) {
 		_, err := r.connectionURL(ctx, h, false)
 		return err
 	}
-	generic.Rebooter = r.reboot
 }
 
 // connect opens the one SSH connection a provisioning operation uses and
 // waits through it until SSH answers (recording the host key on first
 // contact), so waiting costs no extra connection.
 func (r *session) connect(ctx context.Context, h *host.Host) (provision.Commander, io.Closer, error) {
-	t, err := r.api.SSHTarget(h)
+	t, err := r.api.SSHTarget(ctx, h)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,14 +68,14 @@ func (r *session) connect(ctx context.Context, h *host.Host) (provision.Commande
 // bootIDCommand prints the kernel's boot id, new at every boot.
 const bootIDCommand = "cat /proc/sys/kernel/random/boot_id"
 
-// reboot restarts a generic host over SSH; the reboot is detached so the
-// command returns before the connection drops. It returns once the host
-// answers SSH from its next boot (its boot id changed): until then SSH
-// and Docker may still answer from the boot that is going down, and
-// restart's wait for them would pass too early.
-func (r *session) reboot(d *generic.Driver) error {
-	h := &host.Host{Name: d.GetMachineName(), Driver: d}
-	client, err := r.api.SSHClient(h)
+// reboot restarts a machine whose driver cannot (RestartOverSSH: generic)
+// over SSH; the reboot is detached so the command returns before the
+// connection drops. It returns once the host answers SSH from its next
+// boot (its boot id changed): until then SSH and Docker may still answer
+// from the boot that is going down, and restart's wait for them would
+// pass too early.
+func (r *session) reboot(ctx context.Context, h *host.Host) error {
+	client, err := r.api.SSHClient(ctx, h)
 	if err != nil {
 		return err
 	}
@@ -93,12 +89,12 @@ func (r *session) reboot(d *generic.Driver) error {
 		log.Debugf("restart: no boot id on %s (%v); waiting for SSH only", h.Name, idErr)
 		return nil
 	}
-	return r.waitRebooted(h, before)
+	return r.waitRebooted(ctx, h, before)
 }
 
 // waitRebooted polls the host over new SSH connections until its boot
 // id differs from before, bounded by --ssh-timeout.
-func (r *session) waitRebooted(h *host.Host, before string) error {
+func (r *session) waitRebooted(ctx context.Context, h *host.Host, before string) error {
 	timeout := r.sshTimeout
 	if timeout <= 0 {
 		timeout = 3 * time.Minute
@@ -107,7 +103,7 @@ func (r *session) waitRebooted(h *host.Host, before string) error {
 	backoff := 250 * time.Millisecond
 	var last error
 	for time.Since(start) < timeout {
-		c, err := r.api.SSHClient(h)
+		c, err := r.api.SSHClient(ctx, h)
 		if err == nil {
 			var id string
 			id, err = c.Output(bootIDCommand)
@@ -124,7 +120,13 @@ func (r *session) waitRebooted(h *host.Host, before string) error {
 			return err
 		}
 		last = err
-		time.Sleep(backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("waiting for %s to come back from its reboot: %w", h.Name, context.Cause(ctx))
+		case <-t.C:
+		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
 	return fmt.Errorf("%s did not come back from its reboot within %s: %w", h.Name, timeout, last)
@@ -134,7 +136,7 @@ func (r *session) waitRebooted(h *host.Host, before string) error {
 // Docker: the idempotent provisioning waits for SSH and Docker, and
 // renews the server certificate if the address changed.
 func (r *session) waitReady(ctx context.Context, h *host.Host) error {
-	if _, err := h.Driver.GetSSHHostname(); errors.Is(err, drivers.ErrNotSupported) {
+	if !h.Driver.Capabilities().SSH {
 		return nil
 	}
 	return r.runner.Provision(ctx, h)
@@ -238,7 +240,7 @@ func (r *session) upgradeCommand() *cli.Command {
 				if err := requireSSH(h, "upgrade"); err != nil {
 					return err
 				}
-				if err := drivers.MustBeRunning(h.Driver); err != nil {
+				if err := drivers.MustBeRunning(r.ctx, h.Driver); err != nil {
 					log.Infof("Starting machine so machine can be upgraded...")
 					if err := r.start(ctx, h); err != nil {
 						return err

@@ -109,7 +109,7 @@ func (r *session) removeOne(ctx context.Context, name string, force bool) (remov
 	if err != nil {
 		driverErr = err
 	} else {
-		driverErr = h.Driver.Remove()
+		driverErr = h.Driver.Remove(r.ctx)
 	}
 	if driverErr != nil && !force {
 		return false, driverErr
@@ -137,7 +137,7 @@ func (r *session) removeStaged(name, staging string, force bool) (bool, error) {
 	var driverErr error
 	err := r.api.Store.CleanupStaged(name, staging, func(_ string, h *host.Host) error {
 		if h != nil && h.Driver != nil {
-			driverErr = h.Driver.Remove()
+			driverErr = h.Driver.Remove(r.ctx)
 		}
 		if force {
 			return nil

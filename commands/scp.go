@@ -64,7 +64,7 @@ func (r *session) resolve(l *location) error {
 	if err := requireSSH(h, "scp"); err != nil {
 		return err
 	}
-	t, err := r.api.SSHTarget(h)
+	t, err := r.api.SSHTarget(r.ctx, h)
 	if err != nil {
 		return err
 	}

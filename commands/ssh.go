@@ -47,12 +47,12 @@ func (r *session) ssh(h *host.Host, a []string) error {
 	if err := requireSSH(h, "ssh"); err != nil {
 		return err
 	}
-	if s, err := h.Driver.GetState(); err != nil {
+	if s, err := h.Driver.GetState(r.ctx); err != nil {
 		return err
 	} else if s != state.Running {
 		return fmt.Errorf("Error: Cannot run SSH command: Host %q is not running", h.Name)
 	}
-	client, err := r.api.SSHClient(h)
+	client, err := r.api.SSHClient(r.ctx, h)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ func (r *session) statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			s, err := h.Driver.GetState()
+			s, err := h.Driver.GetState(r.ctx)
 			if err != nil {
 				return fmt.Errorf("error getting state for host %s: %w", h.Name, err)
 			}

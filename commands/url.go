@@ -17,7 +17,7 @@ func (r *session) urlCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			u, err := h.Driver.GetURL()
+			u, err := h.Driver.GetURL(r.ctx)
 			if err != nil {
 				return err
 			}

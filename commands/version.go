@@ -24,7 +24,7 @@ func (r *session) versionCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				u, err := h.Driver.GetURL()
+				u, err := h.Driver.GetURL(r.ctx)
 				if err != nil {
 					return err
 				}

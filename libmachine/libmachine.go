@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/auth"
@@ -18,6 +19,7 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/persist"
 	"github.com/docker-machine-ng/machine/libmachine/registry"
 	"github.com/docker-machine-ng/machine/libmachine/state"
+	"github.com/docker-machine-ng/machine/libmachine/steps"
 	"github.com/docker-machine-ng/machine/libmachine/swarm"
 )
 
@@ -140,6 +142,9 @@ type CreateOptions struct {
 // machine as far as it got. A create killed on the way leaves its staging
 // directory, which the next create or rm cleans up (Sweep).
 func (a *API) Create(ctx context.Context, h *host.Host, o CreateOptions) error {
+	if err := h.HostOptions.EngineOptions.Validate(); err != nil {
+		return err
+	}
 	lock, err := a.Store.LockContext(ctx, h.Name)
 	if err != nil {
 		return err
@@ -151,34 +156,23 @@ func (a *API) Create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	} else if ok {
 		return &persist.ErrExists{Name: h.Name}
 	}
-	if err := step("bootstrap-certs", func() error { return cert.Bootstrap(h.HostOptions.AuthOptions, false) }); err != nil {
-		return fmt.Errorf("Error generating certificates: %w", err)
-	}
-	log.Infof("Running pre-create checks...")
-	if err := step("pre-create-check", h.Driver.PreCreateCheck); err != nil {
-		return &PreCreateError{Err: err}
-	}
-	if err := ctx.Err(); err != nil {
-		return &CreateError{Err: interrupted(ctx, err), Name: h.Name}
-	}
-	if err := a.Store.BeginCreate(h.Name); err != nil {
-		return err
-	}
-	if err := a.Store.Save(h); err != nil {
-		a.Store.Remove(h.Name)
-		return err
-	}
-	err = a.create(ctx, h, o)
-	if err == nil {
+	res := steps.Plan{Steps: a.createSteps(h, o), Keep: o.KeepOnFailure}.Run(ctx)
+	if res.Err == nil {
 		return a.Store.Publish(h.Name)
+	}
+	err = res.Err
+	if !slices.Contains(res.Ran, stepRecord) {
+		// Nothing was made: the error is the step's own (a pre-create
+		// check, the certificates).
+		if ctx.Err() != nil {
+			return &CreateError{Err: interrupted(ctx, err), Name: h.Name}
+		}
+		return err
 	}
 	if ctx.Err() != nil {
 		err = interrupted(ctx, err)
 	}
-	ce := &CreateError{Err: err, Name: h.Name, Kept: o.KeepOnFailure}
-	if !o.KeepOnFailure {
-		ce.CleanupErr = a.rollback(h)
-	}
+	ce := &CreateError{Err: err, Name: h.Name, Kept: o.KeepOnFailure, CleanupErr: res.CleanupErr}
 	if ce.Kept || ce.CleanupErr != nil {
 		// What is left must be reachable by the commands the message
 		// names (inspect, ssh, rm -f).
@@ -189,12 +183,91 @@ func (a *API) Create(ctx context.Context, h *host.Host, o CreateOptions) error {
 	return ce
 }
 
+// stepRecord is the step after which a failed create has something to
+// roll back.
+const stepRecord = "record"
+
+// createSteps is the create pipeline: what each step does, and what
+// undoes it when a later step fails.
+func (a *API) createSteps(h *host.Host, o CreateOptions) []steps.Step {
+	d := h.Driver
+	list := []steps.Step{
+		{Name: "bootstrap-certs", Run: func(context.Context) error {
+			if err := cert.Bootstrap(h.HostOptions.AuthOptions, false); err != nil {
+				return fmt.Errorf("Error generating certificates: %w", err)
+			}
+			return nil
+		}},
+		{Name: "pre-create-check", Run: func(ctx context.Context) error {
+			log.Infof("Running pre-create checks...")
+			if err := d.PreCreateCheck(ctx); err != nil {
+				return &PreCreateError{Err: err}
+			}
+			return nil
+		}},
+		{Name: "stage", Run: func(context.Context) error {
+			// The machine's hidden staging directory (persist.BeginCreate).
+			return a.Store.BeginCreate(h.Name)
+		}, Cleanup: func(context.Context) error {
+			return a.Store.Remove(h.Name)
+		}},
+		{Name: stepRecord, Run: func(context.Context) error { return a.Store.Save(h) }},
+		{Name: "driver-create", Run: func(ctx context.Context) error {
+			log.Infof("Creating machine...")
+			if err := d.Create(ctx); err != nil {
+				return fmt.Errorf("Error in driver during machine creation: %w", err)
+			}
+			return a.Store.Save(h)
+		}, Cleanup: func(ctx context.Context) error {
+			if err := d.Remove(ctx); err != nil {
+				return fmt.Errorf("driver: %w", err)
+			}
+			return nil
+		}, CleanupFailed: true},
+	}
+	if !d.Capabilities().SSH {
+		// Nothing to provision: record the client certificates so
+		// DOCKER_CERT_PATH holds what the docker CLI expects.
+		return append(list, steps.Step{Name: "copy-client-certs", Run: func(context.Context) error { return a.CopyClientCerts(h) }})
+	}
+	return append(list,
+		steps.Step{Name: "wait-running", Run: func(ctx context.Context) error {
+			log.Infof("Waiting for machine to be running, this may take a few minutes...")
+			if err := WaitForState(ctx, d, state.Running, o.StateTimeout); err != nil {
+				return fmt.Errorf("Error waiting for machine to be running: %w", err)
+			}
+			return nil
+		}},
+		steps.Step{Name: "provision", Run: func(ctx context.Context) error {
+			if a.Provisioner == nil {
+				return errors.New("this build has no provisioner")
+			}
+			log.Infof("Detecting operating system of created instance...")
+			if err := a.Provisioner.Provision(ctx, h); err != nil {
+				return err
+			}
+			return a.Store.Save(h)
+		}},
+		steps.Step{Name: "connection-check", Run: func(ctx context.Context) error {
+			if a.Checker == nil {
+				return nil
+			}
+			log.Infof("Checking connection to Docker...")
+			if err := a.Checker(ctx, h); err != nil {
+				return fmt.Errorf("Error checking the host: %w", err)
+			}
+			log.Infof("Docker is up and running!")
+			return nil
+		}},
+	)
+}
+
 // interrupted names the interruption as the cause of a failed create,
 // keeping the step's error for the debug trace.
 func interrupted(ctx context.Context, err error) error {
 	cause := context.Cause(ctx)
 	log.Debugf("create: interrupted during: %v", err)
-	return fmt.Errorf("%w", cause)
+	return &steps.Error{Step: steps.StepOf(err), Err: cause}
 }
 
 // Sweep cleans up what killed processes left in the store: removals that
@@ -213,65 +286,7 @@ func removeDriver(_ string, h *host.Host) error {
 	if h == nil || h.Driver == nil {
 		return nil
 	}
-	return h.Driver.Remove()
-}
-
-func (a *API) rollback(h *host.Host) error {
-	var errs []error
-	if err := h.Driver.Remove(); err != nil {
-		errs = append(errs, fmt.Errorf("driver: %w", err))
-	}
-	if len(errs) == 0 {
-		if err := a.Store.Remove(h.Name); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (a *API) create(ctx context.Context, h *host.Host, o CreateOptions) error {
-	log.Infof("Creating machine...")
-	if err := step("driver-create", func() error { return drivers.Create(ctx, h.Driver) }); err != nil {
-		return fmt.Errorf("Error in driver during machine creation: %w", err)
-	}
-	if err := a.Store.Save(h); err != nil {
-		return err
-	}
-	if _, err := h.Driver.GetSSHHostname(); errors.Is(err, drivers.ErrNotSupported) {
-		// Nothing to provision: record the client certificates so
-		// DOCKER_CERT_PATH holds what the docker CLI expects.
-		return step("copy-client-certs", func() error { return a.CopyClientCerts(h) })
-	}
-	log.Infof("Waiting for machine to be running, this may take a few minutes...")
-	if err := step("wait-running", func() error { return WaitForState(ctx, h.Driver, state.Running, o.StateTimeout) }); err != nil {
-		return fmt.Errorf("Error waiting for machine to be running: %w", err)
-	}
-	if a.Provisioner == nil {
-		return errors.New("this build has no provisioner")
-	}
-	log.Infof("Detecting operating system of created instance...")
-	if err := step("provision", func() error { return a.Provisioner.Provision(ctx, h) }); err != nil {
-		return err
-	}
-	if err := a.Store.Save(h); err != nil {
-		return err
-	}
-	if a.Checker != nil {
-		log.Infof("Checking connection to Docker...")
-		if err := step("connection-check", func() error { return a.Checker(ctx, h) }); err != nil {
-			return fmt.Errorf("Error checking the host: %w", err)
-		}
-		log.Infof("Docker is up and running!")
-	}
-	return nil
-}
-
-// step runs fn as a log.Step: `timing: NAME DURATION` in the debug trace.
-func step(name string, fn func() error) error {
-	done := log.Step(name)
-	err := fn()
-	done(err)
-	return err
+	return h.Driver.Remove(context.Background())
 }
 
 // CopyClientCerts copies the CA and client certificate into the machine
@@ -291,7 +306,7 @@ func WaitForState(ctx context.Context, d drivers.Driver, want state.State, timeo
 	delay := 50 * time.Millisecond
 	var last error
 	for {
-		s, err := d.GetState()
+		s, err := d.GetState(ctx)
 		if err == nil && s == want {
 			return nil
 		}

@@ -1,6 +1,7 @@
 package libmachine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,8 +20,8 @@ func (a *API) KnownHostsFile(name string) string {
 // SSHTarget says how to reach a machine over SSH. The host key is pinned
 // in the machine's known_hosts: recorded on first contact (create, or the
 // first command on a machine from an older store) and verified ever after.
-func (a *API) SSHTarget(h *host.Host) (ssh.Target, error) {
-	hostname, err := h.Driver.GetSSHHostname()
+func (a *API) SSHTarget(ctx context.Context, h *host.Host) (ssh.Target, error) {
+	hostname, err := h.Driver.GetSSHHostname(ctx)
 	if err != nil {
 		return ssh.Target{}, err
 	}
@@ -51,8 +52,8 @@ func (a *API) SSHTarget(h *host.Host) (ssh.Target, error) {
 }
 
 // SSHClient opens (lazily) one SSH connection to a machine.
-func (a *API) SSHClient(h *host.Host) (ssh.Client, error) {
-	t, err := a.SSHTarget(h)
+func (a *API) SSHClient(ctx context.Context, h *host.Host) (ssh.Client, error) {
+	t, err := a.SSHTarget(ctx, h)
 	if err != nil {
 		return nil, err
 	}

@@ -268,18 +268,19 @@ type fakeDriver struct {
 	url string
 }
 
-func (d *fakeDriver) Create() error                                  { return nil }
+func (d *fakeDriver) Create(context.Context) error                   { return nil }
 func (d *fakeDriver) DriverName() string                             { return "generic" }
+func (d *fakeDriver) Capabilities() drivers.Capabilities             { return drivers.Capabilities{SSH: true} }
 func (d *fakeDriver) GetCreateFlags() []mcnflag.Flag                 { return nil }
-func (d *fakeDriver) GetSSHHostname() (string, error)                { return d.IPAddress, nil }
-func (d *fakeDriver) GetURL() (string, error)                        { return d.url, nil }
-func (d *fakeDriver) GetState() (state.State, error)                 { return state.Running, nil }
-func (d *fakeDriver) Kill() error                                    { return nil }
-func (d *fakeDriver) Remove() error                                  { return nil }
-func (d *fakeDriver) Restart() error                                 { return nil }
-func (d *fakeDriver) SetConfigFromFlags(drivers.DriverOptions) error { return nil }
-func (d *fakeDriver) Start() error                                   { return nil }
-func (d *fakeDriver) Stop() error                                    { return nil }
+func (d *fakeDriver) GetSSHHostname(context.Context) (string, error) { return d.IPAddress, nil }
+func (d *fakeDriver) GetURL(context.Context) (string, error)         { return d.url, nil }
+func (d *fakeDriver) GetState(context.Context) (state.State, error)  { return state.Running, nil }
+func (d *fakeDriver) Kill(context.Context) error                     { return nil }
+func (d *fakeDriver) Remove(context.Context) error                   { return nil }
+func (d *fakeDriver) Restart(context.Context) error                  { return nil }
+func (d *fakeDriver) SetConfigFromFlags(drivers.Options) error       { return nil }
+func (d *fakeDriver) Start(context.Context) error                    { return nil }
+func (d *fakeDriver) Stop(context.Context) error                     { return nil }
 
 // The CA and client certificate are generated once per test binary.
 var (

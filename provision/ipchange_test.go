@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,20 +28,20 @@ type dhcpDriver struct {
 	port    int
 }
 
-func (d *dhcpDriver) GetURL() (string, error) {
+func (d *dhcpDriver) GetURL(context.Context) (string, error) {
 	return "tcp://" + net.JoinHostPort(d.IPAddress, fmt.Sprint(d.port)), nil
 }
 
-func (d *dhcpDriver) GetState() (state.State, error) {
+func (d *dhcpDriver) GetState(context.Context) (state.State, error) {
 	if d.running {
 		return state.Running, nil
 	}
 	return state.Stopped, nil
 }
 
-func (d *dhcpDriver) Stop() error { d.running = false; return nil }
+func (d *dhcpDriver) Stop(context.Context) error { d.running = false; return nil }
 
-func (d *dhcpDriver) Start() error {
+func (d *dhcpDriver) Start(context.Context) error {
 	if d.running {
 		return errors.New("already running")
 	}
@@ -110,7 +111,7 @@ func TestStartWithNewAddressRenewsServerCert(t *testing.T) {
 	e.h.Driver = d
 	ao := e.h.HostOptions.AuthOptions
 
-	require.NoError(t, d.Start())
+	require.NoError(t, d.Start(context.Background()))
 	_, err := e.run(OpProvision)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"127.0.0.1"}, certIPs(t, ao.ServerCertPath))
@@ -118,8 +119,8 @@ func TestStartWithNewAddressRenewsServerCert(t *testing.T) {
 	require.NoError(t, err)
 
 	// Stop; the next start gets another address.
-	require.NoError(t, d.Stop())
-	require.NoError(t, d.Start())
+	require.NoError(t, d.Stop(context.Background()))
+	require.NoError(t, d.Start(context.Background()))
 	require.Equal(t, "127.0.0.2", d.IPAddress)
 	res, err := e.run(OpProvision)
 	require.NoError(t, err)
@@ -137,8 +138,8 @@ func TestStartWithNewAddressRenewsServerCert(t *testing.T) {
 	assert.False(t, res.InstalledDocker)
 
 	// The same address again: the renewed certificate is kept.
-	require.NoError(t, d.Stop())
-	require.NoError(t, d.Start())
+	require.NoError(t, d.Stop(context.Background()))
+	require.NoError(t, d.Start(context.Background()))
 	res, err = e.run(OpProvision)
 	require.NoError(t, err)
 	assert.False(t, res.NewServerCert)

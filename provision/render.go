@@ -3,10 +3,8 @@ package provision
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/docker-machine-ng/machine/libmachine/engine"
 )
@@ -86,30 +84,8 @@ func (c daemonConfig) flagArgs() []string {
 	return a
 }
 
-var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
-
 // validateEngine rejects options that cannot be rendered safely.
-func validateEngine(e engine.Options) error {
-	for _, kv := range e.Env {
-		k, _, ok := strings.Cut(kv, "=")
-		if !ok || !envName().MatchString(k) {
-			return fmt.Errorf("invalid --engine-env %q: want NAME=value", kv)
-		}
-	}
-	for _, o := range e.ArbitraryFlags {
-		if strings.TrimLeft(o, "-") == "" {
-			return fmt.Errorf("invalid --engine-opt %q", o)
-		}
-	}
-	for _, group := range [][]string{e.Labels, e.InsecureRegistry, e.RegistryMirror, e.ArbitraryFlags, e.DNS, {e.StorageDriver, e.GraphDir, e.LogLevel}} {
-		for _, v := range group {
-			if strings.ContainsAny(v, "\n\r\x00") {
-				return fmt.Errorf("invalid engine option %q: line breaks are not allowed", v)
-			}
-		}
-	}
-	return nil
-}
+func validateEngine(e engine.Options) error { return e.Validate() }
 
 // systemdArg escapes one ExecStart word: '%' (specifiers) and '$'
 // (variable substitution) are doubled; words with other special

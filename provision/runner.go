@@ -354,12 +354,12 @@ func (s *session) detect() error {
 // endpoint reads the machine IP and the Docker port (the port of the
 // driver's URL, 2376 by default).
 func (s *session) endpoint() error {
-	ip, err := s.h.Driver.GetIP()
+	ip, err := s.h.Driver.GetIP(s.ctx)
 	if err != nil {
 		return fmt.Errorf("getting the machine IP: %w", err)
 	}
 	port := engine.DefaultPort
-	u, err := s.h.Driver.GetURL()
+	u, err := s.h.Driver.GetURL(s.ctx)
 	if err != nil {
 		return fmt.Errorf("getting the Docker URL: %w", err)
 	}

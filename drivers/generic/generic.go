@@ -3,6 +3,7 @@
 package generic
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,10 +29,6 @@ const Name = "generic"
 // stateDialTimeout bounds the TCP probe that decides Running/Stopped.
 const stateDialTimeout = 15 * time.Second
 
-// Rebooter runs the reboot command on the host over SSH; the CLI installs
-// it so the driver needs no SSH code of its own.
-var Rebooter func(d *Driver) error
-
 func init() {
 	registry.Register(Name, func(machine, store string) drivers.Driver { return New(machine, store) })
 }
@@ -54,6 +51,12 @@ func New(machineName, storePath string) *Driver {
 // DriverName returns "generic".
 func (d *Driver) DriverName() string { return Name }
 
+// Capabilities: an SSH host that the caller restarts by rebooting it over
+// SSH; its address is what the user gave, so it never changes.
+func (d *Driver) Capabilities() drivers.Capabilities {
+	return drivers.Capabilities{SSH: true, RestartOverSSH: true}
+}
+
 // GetCreateFlags declares the original's flags and environment variables.
 func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 	return []mcnflag.Flag{
@@ -66,7 +69,7 @@ func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 }
 
 // SetConfigFromFlags reads the flags; the IP address is required.
-func (d *Driver) SetConfigFromFlags(o drivers.DriverOptions) error {
+func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 	d.EnginePort = o.Int("generic-engine-port")
 	d.IPAddress = o.String("generic-ip-address")
 	d.SSHUser = o.String("generic-ssh-user")
@@ -88,7 +91,7 @@ func (d *Driver) SetConfigFromFlags(o drivers.DriverOptions) error {
 }
 
 // PreCreateCheck verifies the SSH key file is readable.
-func (d *Driver) PreCreateCheck() error {
+func (d *Driver) PreCreateCheck(context.Context) error {
 	if d.SSHKey == "" {
 		return nil
 	}
@@ -101,7 +104,7 @@ func (d *Driver) PreCreateCheck() error {
 }
 
 // Create copies the user's key (and .pub) into the machine directory.
-func (d *Driver) Create() error {
+func (d *Driver) Create(context.Context) error {
 	if d.SSHKey == "" {
 		log.Infof("(%s) No SSH key specified. Assuming an existing key at the default location.", d.MachineName)
 		return nil
@@ -138,7 +141,7 @@ func importedKeyName(src string) string {
 }
 
 // GetSSHHostname is the host address.
-func (d *Driver) GetSSHHostname() (string, error) { return d.GetIP() }
+func (d *Driver) GetSSHHostname(ctx context.Context) (string, error) { return d.GetIP(ctx) }
 
 // GetSSHKeyPath is the imported key, or "" to use the agent/default keys.
 func (d *Driver) GetSSHKeyPath() string {
@@ -152,11 +155,11 @@ func (d *Driver) GetSSHKeyPath() string {
 }
 
 // GetURL requires the host to be reachable.
-func (d *Driver) GetURL() (string, error) {
-	if err := drivers.MustBeRunning(d); err != nil {
+func (d *Driver) GetURL(ctx context.Context) (string, error) {
+	if err := drivers.MustBeRunning(ctx, d); err != nil {
 		return "", err
 	}
-	ip, err := d.GetIP()
+	ip, err := d.GetIP(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -164,9 +167,13 @@ func (d *Driver) GetURL() (string, error) {
 }
 
 // GetState is Running when the SSH port accepts a TCP connection.
-func (d *Driver) GetState() (state.State, error) {
+func (d *Driver) GetState(ctx context.Context) (state.State, error) {
 	addr := net.JoinHostPort(d.IPAddress, strconv.Itoa(d.SSHPort))
-	c, err := net.DialTimeout("tcp", addr, stateDialTimeout)
+	dialer := net.Dialer{Timeout: stateDialTimeout}
+	c, err := dialer.DialContext(ctx, "tcp", addr)
+	if ctx.Err() != nil {
+		return state.None, context.Cause(ctx)
+	}
 	if err != nil {
 		return state.Stopped, nil
 	}
@@ -179,21 +186,17 @@ func (d *Driver) unsupported(op string) error {
 }
 
 // Start is not possible: the host is not ours to power on.
-func (d *Driver) Start() error { return d.unsupported("start") }
+func (d *Driver) Start(context.Context) error { return d.unsupported("start") }
 
 // Stop is not possible.
-func (d *Driver) Stop() error { return d.unsupported("stop") }
+func (d *Driver) Stop(context.Context) error { return d.unsupported("stop") }
 
 // Kill is not possible.
-func (d *Driver) Kill() error { return d.unsupported("kill") }
+func (d *Driver) Kill(context.Context) error { return d.unsupported("kill") }
 
 // Remove leaves the host alone.
-func (d *Driver) Remove() error { return nil }
+func (d *Driver) Remove(context.Context) error { return nil }
 
-// Restart reboots the host with `sudo shutdown -r now` over SSH.
-func (d *Driver) Restart() error {
-	if Rebooter == nil {
-		return d.unsupported("restart")
-	}
-	return Rebooter(d)
-}
+// Restart is done by the caller, which reboots the host over SSH
+// (Capabilities.RestartOverSSH); the driver itself has no way to.
+func (d *Driver) Restart(context.Context) error { return d.unsupported("restart") }

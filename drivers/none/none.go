@@ -3,6 +3,7 @@
 package none
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +37,9 @@ func New(machineName, storePath string) *Driver {
 // DriverName returns "none".
 func (d *Driver) DriverName() string { return Name }
 
+// Capabilities: no SSH, nothing to start or stop.
+func (d *Driver) Capabilities() drivers.Capabilities { return drivers.Capabilities{} }
+
 // GetCreateFlags declares --url.
 func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 	return []mcnflag.Flag{mcnflag.StringFlag{Name: "url", Usage: "URL of host when no driver is selected"}}
@@ -45,7 +49,7 @@ func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 // non-empty value (tcp://IP:PORT, unix:///var/run/docker.sock, a bare
 // host:port, or a placeholder such as "url1" in the original's own tests):
 // the URL is only recorded, and env/config check it when they are used.
-func (d *Driver) SetConfigFromFlags(opts drivers.DriverOptions) error {
+func (d *Driver) SetConfigFromFlags(opts drivers.Options) error {
 	d.URL = opts.String("url")
 	if d.URL == "" {
 		return errors.New("--url option is required when no driver is selected")
@@ -70,12 +74,12 @@ func hostPort(raw string) string {
 }
 
 // GetURL returns the recorded URL.
-func (d *Driver) GetURL() (string, error) { return d.URL, nil }
+func (d *Driver) GetURL(context.Context) (string, error) { return d.URL, nil }
 
 // GetIP returns the host of the recorded address. The original returned
 // host:port; we return the host alone so `ip` prints an address, as for
 // every driver.
-func (d *Driver) GetIP() (string, error) {
+func (d *Driver) GetIP(context.Context) (string, error) {
 	hp := d.IPAddress
 	if hp == "" {
 		// Stores written before IPAddress was recorded.
@@ -88,31 +92,31 @@ func (d *Driver) GetIP() (string, error) {
 }
 
 // GetSSHHostname fails: a none machine has no SSH.
-func (d *Driver) GetSSHHostname() (string, error) {
+func (d *Driver) GetSSHHostname(context.Context) (string, error) {
 	return "", &drivers.NotSupportedError{Driver: Name, Operation: "SSH"}
 }
 
 // GetState is always Running: nothing is managed.
-func (d *Driver) GetState() (state.State, error) { return state.Running, nil }
+func (d *Driver) GetState(context.Context) (state.State, error) { return state.Running, nil }
 
 // Create does nothing.
-func (d *Driver) Create() error { return nil }
+func (d *Driver) Create(context.Context) error { return nil }
 
 // Remove does nothing remotely.
-func (d *Driver) Remove() error { return nil }
+func (d *Driver) Remove(context.Context) error { return nil }
 
 func (d *Driver) cannot(what string) error {
 	return fmt.Errorf("hosts without a driver cannot be %s", what)
 }
 
 // Start fails: the none driver manages nothing.
-func (d *Driver) Start() error { return d.cannot("started") }
+func (d *Driver) Start(context.Context) error { return d.cannot("started") }
 
 // Stop fails.
-func (d *Driver) Stop() error { return d.cannot("stopped") }
+func (d *Driver) Stop(context.Context) error { return d.cannot("stopped") }
 
 // Restart fails.
-func (d *Driver) Restart() error { return d.cannot("restarted") }
+func (d *Driver) Restart(context.Context) error { return d.cannot("restarted") }
 
 // Kill fails.
-func (d *Driver) Kill() error { return d.cannot("killed") }
+func (d *Driver) Kill(context.Context) error { return d.cannot("killed") }

@@ -1,23 +1,16 @@
 package none
 
 import (
+	"context"
 	"testing"
+
+	"github.com/docker-machine-ng/machine/libmachine/drivers"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-type urlOnly string
-
-func (u urlOnly) String(k string) string {
-	if k == "url" {
-		return string(u)
-	}
-	return ""
-}
-func (urlOnly) StringSlice(string) []string { return nil }
-func (urlOnly) Int(string) int              { return 0 }
-func (urlOnly) Bool(string) bool            { return false }
+func urlOnly(u string) drivers.Options { return drivers.Options{"url": u} }
 
 // Every non-empty --url is accepted, as by the original; IPAddress is
 // what the original stored (host:port of the URL), which Ansible reads
@@ -38,10 +31,10 @@ func TestURLValues(t *testing.T) {
 		require.NoError(t, d.SetConfigFromFlags(urlOnly(tt.url)), tt.url)
 		assert.Equal(t, tt.url, d.URL)
 		assert.Equal(t, tt.ipAddress, d.IPAddress, tt.url)
-		ip, err := d.GetIP()
+		ip, err := d.GetIP(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, tt.ip, ip, tt.url)
-		u, err := d.GetURL()
+		u, err := d.GetURL(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, tt.url, u)
 	}
@@ -54,7 +47,7 @@ func TestURLValues(t *testing.T) {
 func TestIPWithoutRecordedAddress(t *testing.T) {
 	d := New("m", "/store")
 	d.URL = "tcp://127.0.0.1:2376"
-	ip, err := d.GetIP()
+	ip, err := d.GetIP(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1", ip)
 }

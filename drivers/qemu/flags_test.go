@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -16,11 +17,9 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/registry"
 )
 
-// opts is a DriverOptions with the flags' defaults, overridden by set.
-type opts map[string]any
-
-func optsFor(d *Driver, set map[string]any) opts {
-	o := opts{}
+// optsFor is the flags' defaults, overridden by set.
+func optsFor(d *Driver, set map[string]any) drivers.Options {
+	o := drivers.Options{}
 	for _, f := range d.GetCreateFlags() {
 		o[f.String()] = f.Default()
 	}
@@ -29,16 +28,6 @@ func optsFor(d *Driver, set map[string]any) opts {
 	}
 	return o
 }
-
-func (o opts) String(k string) string {
-	s, _ := o[k].(string)
-	return s
-}
-func (o opts) StringSlice(k string) []string { s, _ := o[k].([]string); return s }
-func (o opts) Int(k string) int              { i, _ := o[k].(int); return i }
-func (o opts) Bool(k string) bool            { b, _ := o[k].(bool); return b }
-
-var _ drivers.DriverOptions = opts{}
 
 func TestFlagsAndEnvironment(t *testing.T) {
 	d := New("m", "/store")
@@ -130,24 +119,24 @@ func TestPreCreateCheck(t *testing.T) {
 	store := t.TempDir()
 	d := New("m", store)
 	d.Binary = "/nonexistent/qemu-system-x86_64"
-	assert.ErrorContains(t, d.PreCreateCheck(), "not found")
+	assert.ErrorContains(t, d.PreCreateCheck(context.Background()), "not found")
 
 	d = New("m", store)
-	if err := d.PreCreateCheck(); err != nil && strings.Contains(err.Error(), "not found") {
+	if err := d.PreCreateCheck(context.Background()); err != nil && strings.Contains(err.Error(), "not found") {
 		t.Skip("qemu not installed")
 	}
 	d.Image = filepath.Join(store, "missing.qcow2")
-	assert.Error(t, d.PreCreateCheck())
+	assert.Error(t, d.PreCreateCheck(context.Background()))
 
 	img := filepath.Join(store, "img.qcow2")
 	require.NoError(t, os.WriteFile(img, nil, 0o600))
 	d.Image = img
-	assert.NoError(t, d.PreCreateCheck())
+	assert.NoError(t, d.PreCreateCheck(context.Background()))
 
 	long := New(strings.Repeat("n", 100), store)
 	long.Image = img
-	assert.ErrorContains(t, long.PreCreateCheck(), "too long")
+	assert.ErrorContains(t, long.PreCreateCheck(context.Background()), "too long")
 
 	d.ShareFolder = filepath.Join(store, "nope")
-	assert.ErrorContains(t, d.PreCreateCheck(), "not a directory")
+	assert.ErrorContains(t, d.PreCreateCheck(context.Background()), "not a directory")
 }

@@ -130,6 +130,9 @@ func New(machineName, storePath string) *Driver {
 // DriverName returns "qemu".
 func (d *Driver) DriverName() string { return Name }
 
+// Capabilities: an SSH guest with a fixed forwarded address.
+func (d *Driver) Capabilities() drivers.Capabilities { return drivers.Capabilities{SSH: true} }
+
 // GetCreateFlags declares the flags and their environment variables.
 func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 	return []mcnflag.Flag{
@@ -146,7 +149,7 @@ func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 }
 
 // SetConfigFromFlags reads and validates the flags.
-func (d *Driver) SetConfigFromFlags(o drivers.DriverOptions) error {
+func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 	d.Image = o.String("qemu-image")
 	d.CPUCount = o.Int("qemu-cpu-count")
 	d.Memory = o.Int("qemu-memory")
@@ -232,7 +235,7 @@ func (d *Driver) qemuImg() string {
 }
 
 // PreCreateCheck verifies the tools, the image and the socket path.
-func (d *Driver) PreCreateCheck() error {
+func (d *Driver) PreCreateCheck(context.Context) error {
 	if _, err := exec.LookPath(d.Binary); err != nil {
 		return fmt.Errorf("%s not found: install QEMU (Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; macOS: brew install qemu)", d.Binary)
 	}
@@ -263,12 +266,10 @@ func (d *Driver) timed(phase string, start time.Time) {
 }
 
 // Create makes the key, the seed, the overlay and boots the VM; it returns
-// when the guest's SSH server answers.
-func (d *Driver) Create() error { return d.CreateContext(context.Background()) }
-
-// CreateContext is Create, stopped by ctx while it waits for the VM to
-// boot; what was made (the running VM, its files) is left for Remove.
-func (d *Driver) CreateContext(ctx context.Context) error {
+// when the guest's SSH server answers. ctx stops the image download and
+// the boot wait; what was made (the running VM, its files) is left for
+// Remove.
+func (d *Driver) Create(ctx context.Context) error {
 	t0 := time.Now()
 	log.Infof("(%s) Creating SSH key...", d.MachineName)
 	key := d.path(KeyFile)
@@ -552,7 +553,7 @@ func (d *Driver) consoleTail(n int) string {
 }
 
 // GetSSHHostname is the machine's loopback address.
-func (d *Driver) GetSSHHostname() (string, error) { return d.GetIP() }
+func (d *Driver) GetSSHHostname(ctx context.Context) (string, error) { return d.GetIP(ctx) }
 
 // GetSSHKeyPath is the key made at create.
 func (d *Driver) GetSSHKeyPath() string {
@@ -571,11 +572,11 @@ func (d *Driver) GetSSHUsername() string {
 }
 
 // GetURL is tcp://<address>:<engine port> while the VM runs.
-func (d *Driver) GetURL() (string, error) {
+func (d *Driver) GetURL(ctx context.Context) (string, error) {
 	if d.IPAddress == "" {
 		return "", nil
 	}
-	if err := drivers.MustBeRunning(d); err != nil {
+	if err := drivers.MustBeRunning(ctx, d); err != nil {
 		return "", err
 	}
 	return drivers.TCPURL(d.IPAddress, d.EnginePort), nil
@@ -585,7 +586,7 @@ func (d *Driver) GetURL() (string, error) {
 const qmpTimeout = 2 * time.Second
 
 // GetState reads the pid file and asks QEMU over QMP; no SSH.
-func (d *Driver) GetState() (state.State, error) {
+func (d *Driver) GetState(context.Context) (state.State, error) {
 	pidFile := d.path(PIDFile)
 	pid, err := readPID(pidFile)
 	if err != nil {
@@ -617,7 +618,7 @@ func (d *Driver) pid() (int, bool) {
 
 // Start boots a stopped machine with the same command line, address and
 // disk, and waits for SSH.
-func (d *Driver) Start() error {
+func (d *Driver) Start(ctx context.Context) error {
 	if _, alive := d.pid(); alive {
 		log.Infof("(%s) The VM is already running.", d.MachineName)
 		return nil
@@ -641,12 +642,12 @@ func (d *Driver) Start() error {
 	if err != nil {
 		return err
 	}
-	return d.waitForSSH(context.Background())
+	return d.waitForSSH(ctx)
 }
 
 // Stop powers the guest down over ACPI and waits for qemu to exit; after
 // StopTimeout seconds it kills it.
-func (d *Driver) Stop() error {
+func (d *Driver) Stop(ctx context.Context) error {
 	pid, alive := d.pid()
 	if !alive {
 		d.cleanRuntimeFiles()
@@ -671,7 +672,10 @@ func (d *Driver) Stop() error {
 		}
 		if time.Now().After(deadline) {
 			log.Warnf("(%s) The VM did not power off within %s: killing it.", d.MachineName, timeout)
-			return d.Kill()
+			return d.Kill(ctx)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for the VM to power off: %w", context.Cause(ctx))
 		}
 	}
 }
@@ -700,7 +704,7 @@ func (d *Driver) powerdown() error {
 }
 
 // Kill ends qemu at once (SIGKILL).
-func (d *Driver) Kill() error {
+func (d *Driver) Kill(context.Context) error {
 	pid, alive := d.pid()
 	if alive {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -715,16 +719,16 @@ func (d *Driver) Kill() error {
 }
 
 // Restart is Stop then Start.
-func (d *Driver) Restart() error {
-	if err := d.Stop(); err != nil {
+func (d *Driver) Restart(ctx context.Context) error {
+	if err := d.Stop(ctx); err != nil {
 		return err
 	}
-	return d.Start()
+	return d.Start(ctx)
 }
 
 // Remove kills the VM and deletes every file the driver made.
-func (d *Driver) Remove() error {
-	if err := d.Kill(); err != nil {
+func (d *Driver) Remove(ctx context.Context) error {
+	if err := d.Kill(ctx); err != nil {
 		return err
 	}
 	var errs []error

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -186,13 +187,13 @@ func TestGetStateFromPIDAndQMP(t *testing.T) {
 	d := fakeDriver(t)
 
 	// No pid file: stopped.
-	st, err := d.GetState()
+	st, err := d.GetState(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, state.Stopped, st)
 
 	// A stale pid file (pid of a process that is not this VM): stopped.
 	require.NoError(t, os.WriteFile(d.path(PIDFile), []byte(fmt.Sprint(os.Getpid())), 0o600))
-	st, err = d.GetState()
+	st, err = d.GetState(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, state.Stopped, st)
 
@@ -203,12 +204,12 @@ func TestGetStateFromPIDAndQMP(t *testing.T) {
 		want   state.State
 	}{{"running", state.Running}, {"paused", state.Paused}, {"guest-panicked", state.Error}} {
 		f.setStatus(tc.status)
-		st, err = d.GetState()
+		st, err = d.GetState(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, st, tc.status)
 	}
 	f.setStatus("running")
-	url, err := d.GetURL()
+	url, err := d.GetURL(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, "tcp://127.0.0.9:2376", url)
 }
@@ -217,7 +218,7 @@ func TestGetStateQMPUnresponsive(t *testing.T) {
 	d := fakeDriver(t)
 	fakeVM(t, d)
 	// The process lives but its QMP socket is gone: trust the process.
-	st, err := d.GetState()
+	st, err := d.GetState(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, state.Running, st)
 }
@@ -236,7 +237,7 @@ func TestStopPowersDownOverQMP(t *testing.T) {
 		}
 	}
 	t0 := time.Now()
-	require.NoError(t, d.Stop())
+	require.NoError(t, d.Stop(context.Background()))
 	// It returned when the guest powered off, not after the timeout that
 	// forces it (10 minutes: no load makes the guest that slow).
 	assert.Less(t, time.Since(t0), time.Duration(d.StopTimeout)*time.Second)
@@ -255,7 +256,7 @@ func TestStopForcesAfterTimeout(t *testing.T) {
 	pid := fakeVM(t, d)
 	f := startFakeQMP(t, d.path(QMPFile), "running") // ignores the power-down
 	t0 := time.Now()
-	require.NoError(t, d.Stop())
+	require.NoError(t, d.Stop(context.Background()))
 	assert.GreaterOrEqual(t, time.Since(t0), 2*time.Second)
 	presses := 0
 	for _, c := range f.seen() {
@@ -278,7 +279,7 @@ func TestStopPausedQuits(t *testing.T) {
 			exec.Command("kill", fmt.Sprint(pid)).Run()
 		}
 	}
-	require.NoError(t, d.Stop())
+	require.NoError(t, d.Stop(context.Background()))
 	assert.Contains(t, f.seen(), "quit")
 	assert.NotContains(t, f.seen(), "system_powerdown")
 }
@@ -290,7 +291,7 @@ func TestKillAndRemove(t *testing.T) {
 		require.NoError(t, os.WriteFile(d.path(f), []byte("x"), 0o600))
 	}
 	require.NoError(t, os.WriteFile(d.path("config.json"), []byte("{}"), 0o600))
-	require.NoError(t, d.Remove())
+	require.NoError(t, d.Remove(context.Background()))
 	assert.False(t, processAlive(pid, ""))
 	entries, err := os.ReadDir(d.ResolveStorePath(""))
 	require.NoError(t, err)
@@ -301,5 +302,5 @@ func TestKillAndRemove(t *testing.T) {
 	// config.json belongs to the store, which removes the directory.
 	assert.Equal(t, []string{"config.json"}, left)
 	// Removing again is fine.
-	require.NoError(t, d.Remove())
+	require.NoError(t, d.Remove(context.Background()))
 }

@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -136,7 +137,7 @@ func newTestDriver(t *testing.T, store, name, image string) *Driver {
 	d.Memory = 512
 	require.NoError(t, os.MkdirAll(d.ResolveStorePath(""), 0o700))
 	t.Cleanup(func() {
-		if err := d.Remove(); err != nil {
+		if err := d.Remove(context.Background()); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
@@ -151,19 +152,19 @@ func TestVMLifecycle(t *testing.T) {
 	store := t.TempDir()
 	d := newTestDriver(t, store, "vm1", image)
 
-	require.NoError(t, d.PreCreateCheck())
+	require.NoError(t, d.PreCreateCheck(context.Background()))
 	start := time.Now()
-	require.NoError(t, d.Create())
+	require.NoError(t, d.Create(context.Background()))
 	t.Logf("create (boot to SSH) took %s; address %s:%d, accel %s, boot %s", time.Since(start).Round(time.Millisecond), d.IPAddress, d.SSHPort, d.AccelUsed, d.BootMode)
 	assert.Equal(t, BootKernel, d.BootMode)
 	assert.Regexp(t, `^127\.0\.0\.([2-9]|[1-9][0-9]+)$`, d.IPAddress)
 	ip := d.IPAddress
 
 	// State without SSH (the QMP socket and the process).
-	st, err := d.GetState()
+	st, err := d.GetState(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, state.Running, st)
-	url, err := d.GetURL()
+	url, err := d.GetURL(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, "tcp://"+ip+":2376", url)
 
@@ -177,17 +178,17 @@ func TestVMLifecycle(t *testing.T) {
 	pid, alive := d.pid()
 	require.True(t, alive)
 	t0 := time.Now()
-	require.NoError(t, d.Stop())
+	require.NoError(t, d.Stop(context.Background()))
 	t.Logf("stop took %s", time.Since(t0).Round(time.Millisecond))
-	st, err = d.GetState()
+	st, err = d.GetState(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, state.Stopped, st)
 	assert.False(t, processAlive(pid, ""), "qemu exited")
-	_, err = d.GetURL()
+	_, err = d.GetURL(context.Background())
 	assert.Error(t, err, "no URL while stopped")
 
 	t0 = time.Now()
-	require.NoError(t, d.Start())
+	require.NoError(t, d.Start(context.Background()))
 	t.Logf("start (boot to SSH) took %s", time.Since(t0).Round(time.Millisecond))
 	assert.Equal(t, ip, d.IPAddress, "same address after start")
 	out, err = sshRun(d, "cat ~/marker")
@@ -195,13 +196,13 @@ func TestVMLifecycle(t *testing.T) {
 	assert.Equal(t, "persisted", out, "same disk after start")
 
 	pid, _ = d.pid()
-	require.NoError(t, d.Kill())
-	st, err = d.GetState()
+	require.NoError(t, d.Kill(context.Background()))
+	st, err = d.GetState(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, state.Stopped, st)
 	assert.False(t, processAlive(pid, ""))
 
-	require.NoError(t, d.Remove())
+	require.NoError(t, d.Remove(context.Background()))
 	entries, err := os.ReadDir(d.ResolveStorePath(""))
 	require.NoError(t, err)
 	var left []string
@@ -224,7 +225,7 @@ func TestVMRestartAndPaused(t *testing.T) {
 	sinkTo(t)
 	store := t.TempDir()
 	d := newTestDriver(t, store, "vm2", image)
-	require.NoError(t, d.Create())
+	require.NoError(t, d.Create(context.Background()))
 
 	// QEMU serves one QMP client at a time: each step has its own connection.
 	qmp := func(cmd string) {
@@ -235,17 +236,17 @@ func TestVMRestartAndPaused(t *testing.T) {
 		require.NoError(t, err)
 	}
 	qmp("stop")
-	st, err := d.GetState()
+	st, err := d.GetState(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, state.Paused, st)
 	qmp("cont")
-	st, err = d.GetState()
+	st, err = d.GetState(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, state.Running, st)
 
 	out, err := sshRun(d, "cat /proc/sys/kernel/random/boot_id")
 	require.NoError(t, err, out)
-	require.NoError(t, d.Restart())
+	require.NoError(t, d.Restart(context.Background()))
 	out2, err := sshRun(d, "cat /proc/sys/kernel/random/boot_id")
 	require.NoError(t, err, out2)
 	assert.NotEqual(t, out, out2, "restart rebooted the guest")

@@ -73,7 +73,7 @@ type Options struct {
 // o.CertDir and presented a server certificate for the URL's host that
 // chains to the CA in o.CertDir.
 func Connection(ctx context.Context, h *host.Host, o Options) (string, error) {
-	engineURL, err := h.Driver.GetURL()
+	engineURL, err := h.Driver.GetURL(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -14,58 +14,123 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/state"
 )
 
-// Driver creates and manages one machine. Drivers are compiled in and run
-// in-process; the method set is the original's so every seed driver fits.
+// Driver creates and manages one machine. Built-in drivers run
+// in-process; third-party drivers run as plugin processes behind the same
+// interface (package plugin). Every operation that can wait (a download,
+// an API call, a boot, an RPC to a plugin) takes a context and returns
+// when it ends, leaving what was made for Remove.
+//
+// The method set is the original's plus contexts and Capabilities, so
+// every driver of the original fits and a plugin maps onto it one call
+// per method.
 type Driver interface {
-	// Create makes the instance, ready for SSH.
-	Create() error
 	// DriverName returns the registered name, e.g. "generic".
 	DriverName() string
+	GetMachineName() string
+	// Capabilities declares what the driver's machines support; callers
+	// consult it instead of probing for ErrNotSupported.
+	Capabilities() Capabilities
 	// GetCreateFlags declares the driver's create flags.
 	GetCreateFlags() []mcnflag.Flag
+	// SetConfigFromFlags configures a new machine from its flag values.
+	// It validates them: every error a user can cause must be reported
+	// here or in PreCreateCheck, before anything exists.
+	SetConfigFromFlags(opts Options) error
+	// PreCreateCheck validates the configuration against the world
+	// (credentials, images, host support) before anything exists.
+	PreCreateCheck(ctx context.Context) error
+	// Create makes the instance, ready for SSH.
+	Create(ctx context.Context) error
+	// Remove deletes everything the driver created; removing what is
+	// already gone is not an error.
+	Remove(ctx context.Context) error
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Restart(ctx context.Context) error
+	Kill(ctx context.Context) error
+	GetState(ctx context.Context) (state.State, error)
 	// GetIP returns the address clients use.
-	GetIP() (string, error)
-	GetMachineName() string
-	GetSSHHostname() (string, error)
-	GetSSHKeyPath() string
-	GetSSHPort() (int, error)
-	GetSSHUsername() string
+	GetIP(ctx context.Context) (string, error)
 	// GetURL returns the Docker URL, "" when the machine has no address yet.
-	GetURL() (string, error)
-	GetState() (state.State, error)
-	Kill() error
-	// PreCreateCheck validates the configuration before anything exists.
-	PreCreateCheck() error
-	// Remove deletes everything the driver created.
-	Remove() error
-	Restart() error
-	SetConfigFromFlags(opts DriverOptions) error
-	Start() error
-	Stop() error
+	GetURL(ctx context.Context) (string, error)
+	GetSSHHostname(ctx context.Context) (string, error)
+	GetSSHPort() (int, error)
+	GetSSHKeyPath() string
+	GetSSHUsername() string
 }
 
-// ContextCreator is a driver whose Create can be cancelled: a boot wait
-// or a download stops when ctx ends, leaving what was made for Remove.
-// (Until every driver operation takes a context, create uses it when a
-// driver has it.)
-type ContextCreator interface {
-	CreateContext(ctx context.Context) error
+// Capabilities is what a driver declares about its machines.
+type Capabilities struct {
+	// SSH: the machine is reached and provisioned over SSH. Without it
+	// (none) create records the machine and copies the client
+	// certificates, and ssh, scp, mount, provision and upgrade refuse.
+	SSH bool
+	// RestartOverSSH: the driver has no restart of its own (generic);
+	// the caller restarts the machine by rebooting it over SSH and
+	// waiting for it to come back.
+	RestartOverSSH bool
+	// IPChangesOnRestart: the machine's address may change when it
+	// starts (DHCP, cloud instances without a fixed address); start and
+	// restart read it again and regenerate the certificates if it moved.
+	IPChangesOnRestart bool
+	// BatchState: the driver implements StateBatcher, and ls asks it
+	// for the states of all its machines at once.
+	BatchState bool
 }
 
-// Create runs d's Create, cancellable where the driver supports it.
-func Create(ctx context.Context, d Driver) error {
-	if c, ok := d.(ContextCreator); ok {
-		return c.CreateContext(ctx)
+// StateBatcher reports the states of many machines of one driver in
+// one call (one API request for a cloud account). The result maps
+// machine names to states; a machine missing from it is asked alone.
+type StateBatcher interface {
+	GetStates(ctx context.Context, machines []Driver) (map[string]state.State, error)
+}
+
+// Options are the values of a new machine's create flags, keyed by flag
+// name: plain values (string, []string, int, bool) that serialize as
+// they are, over JSON or the plugin protocol's gob. A missing key reads
+// as the zero value.
+type Options map[string]any
+
+// String returns the string value of key.
+func (o Options) String(key string) string {
+	s, _ := o[key].(string)
+	return s
+}
+
+// StringSlice returns the list value of key.
+func (o Options) StringSlice(key string) []string {
+	switch v := o[key].(type) {
+	case []string:
+		return v
+	case []any: // after a JSON round trip
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
 	}
-	return d.Create()
+	return nil
 }
 
-// DriverOptions gives a driver the values of its create flags.
-type DriverOptions interface {
-	String(key string) string
-	StringSlice(key string) []string
-	Int(key string) int
-	Bool(key string) bool
+// Int returns the integer value of key.
+func (o Options) Int(key string) int {
+	switch v := o[key].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64: // after a JSON round trip
+		return int(v)
+	}
+	return 0
+}
+
+// Bool returns the boolean value of key.
+func (o Options) Bool(key string) bool {
+	b, _ := o[key].(bool)
+	return b
 }
 
 // ErrHostIsNotRunning is returned by drivers that need a running machine.
@@ -114,7 +179,7 @@ func (d *BaseDriver) DriverName() string { return "unknown" }
 func (d *BaseDriver) GetMachineName() string { return d.MachineName }
 
 // GetIP returns the recorded address.
-func (d *BaseDriver) GetIP() (string, error) {
+func (d *BaseDriver) GetIP(context.Context) (string, error) {
 	if d.IPAddress == "" {
 		return "", errors.New("IP address is not set")
 	}
@@ -146,7 +211,7 @@ func (d *BaseDriver) GetSSHUsername() string {
 }
 
 // PreCreateCheck accepts everything by default.
-func (d *BaseDriver) PreCreateCheck() error { return nil }
+func (d *BaseDriver) PreCreateCheck(context.Context) error { return nil }
 
 // ResolveStorePath returns a path inside the machine's directory.
 func (d *BaseDriver) ResolveStorePath(file string) string {
@@ -154,7 +219,7 @@ func (d *BaseDriver) ResolveStorePath(file string) string {
 }
 
 // SetSwarmConfigFromFlags copies the shared swarm flags a driver may need.
-func (d *BaseDriver) SetSwarmConfigFromFlags(flags DriverOptions) {
+func (d *BaseDriver) SetSwarmConfigFromFlags(flags Options) {
 	d.SwarmMaster = flags.Bool("swarm-master")
 	d.SwarmHost = flags.String("swarm-host")
 	d.SwarmDiscovery = flags.String("swarm-discovery")
@@ -166,8 +231,8 @@ func TCPURL(host string, port int) string {
 }
 
 // MustBeRunning returns ErrHostIsNotRunning unless the driver reports Running.
-func MustBeRunning(d Driver) error {
-	s, err := d.GetState()
+func MustBeRunning(ctx context.Context, d Driver) error {
+	s, err := d.GetState(ctx)
 	if err != nil {
 		return err
 	}

@@ -207,7 +207,7 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	swept := s.Sweep(func(name string, h *host.Host) error {
 		if h != nil {
 			assert.Equal(t, name, h.Name)
-			u, err := h.Driver.GetURL()
+			u, err := h.Driver.GetURL(context.Background())
 			assert.NoError(t, err)
 			assert.Equal(t, "tcp://127.0.0.1:2376", u)
 		}

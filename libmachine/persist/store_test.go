@@ -2,6 +2,7 @@ package persist_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -360,7 +361,7 @@ func TestLoadUnknownDriver(t *testing.T) {
 	assert.Equal(t, "virtualbox", h.DriverName)
 	m, ok := h.Driver.(*registry.Missing)
 	require.True(t, ok, "driver is %T", h.Driver)
-	_, err = m.GetURL()
+	_, err = m.GetURL(context.Background())
 	assert.ErrorContains(t, err, `Driver "virtualbox" not found`)
 
 	var want map[string]any

@@ -76,6 +76,7 @@ func Run(ctx context.Context, hosts []*host.Host, o Options) []Item {
 		o.Timeout = 10 * time.Second
 	}
 	items := make([]Item, len(hosts))
+	known := batchStates(ctx, hosts, o.Timeout)
 	sem := make(chan struct{}, o.Workers)
 	var wg sync.WaitGroup
 	for i, h := range hosts {
@@ -84,7 +85,7 @@ func Run(ctx context.Context, hosts []*host.Host, o Options) []Item {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			items[i] = one(ctx, h, o)
+			items[i] = one(ctx, h, o, known[h])
 			logItem(items[i])
 		}()
 	}
@@ -120,13 +121,68 @@ func BrokenItem(b Broken) Item {
 	}
 }
 
-func one(ctx context.Context, h *host.Host, o Options) Item {
+// batchStates asks each driver that declares BatchState for the states
+// of all its machines at once. Machines it did not answer for are asked
+// one by one as usual.
+func batchStates(ctx context.Context, hosts []*host.Host, timeout time.Duration) map[*host.Host]state.State {
+	type group struct {
+		b     drivers.StateBatcher
+		hosts []*host.Host
+	}
+	groups := map[string]*group{}
+	for _, h := range hosts {
+		b, ok := h.Driver.(drivers.StateBatcher)
+		if !ok || !h.Driver.Capabilities().BatchState {
+			continue
+		}
+		g := groups[h.DriverName]
+		if g == nil {
+			g = &group{b: b}
+			groups[h.DriverName] = g
+		}
+		g.hosts = append(g.hosts, h)
+	}
+	known := map[*host.Host]state.State{}
+	if len(groups) == 0 {
+		return known
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			ds := make([]drivers.Driver, len(g.hosts))
+			for i, h := range g.hosts {
+				ds[i] = h.Driver
+			}
+			states, err := g.b.GetStates(ctx, ds)
+			if err != nil {
+				log.Debugf("query: %s: states of %d machines at once: %v", name, len(ds), err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, h := range g.hosts {
+				if st, ok := states[h.Name]; ok {
+					known[h] = st
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return known
+}
+
+func one(ctx context.Context, h *host.Host, o Options, known state.State) Item {
 	start := time.Now()
 	deadline := start.Add(o.Timeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	done := make(chan Item, 1)
-	go func() { done <- collect(ctx, h, o) }()
+	go func() { done <- collect(ctx, h, o, known) }()
 	select {
 	case it := <-done:
 		// A result that only came because the deadline cut a call
@@ -142,7 +198,10 @@ func one(ctx context.Context, h *host.Host, o Options) Item {
 	return Item{Name: h.Name, DriverName: h.DriverName, State: state.Timeout, ResponseTime: time.Since(start)}
 }
 
-func collect(ctx context.Context, h *host.Host, o Options) Item {
+// collect queries one machine. known is its state from a batch query
+// (state.None when there was none): a machine known not to run is not
+// asked for its URL.
+func collect(ctx context.Context, h *host.Host, o Options, known state.State) Item {
 	it := Item{
 		Name:          h.Name,
 		Active:        "-",
@@ -150,13 +209,17 @@ func collect(ctx context.Context, h *host.Host, o Options) Item {
 		SwarmOptions:  h.HostOptions.SwarmOptions,
 		EngineOptions: h.HostOptions.EngineOptions,
 	}
-	u, urlErr := h.Driver.GetURL()
+	if known != state.None && known != state.Running {
+		it.State = known
+		return it
+	}
+	u, urlErr := h.Driver.GetURL(ctx)
 	switch {
 	case urlErr == nil && u != "":
 		it.State = state.Running
 		it.URL = u
 	default:
-		s, err := h.Driver.GetState()
+		s, err := h.Driver.GetState(ctx)
 		it.State = s
 		if urlErr == nil {
 			urlErr = err

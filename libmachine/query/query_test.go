@@ -47,29 +47,30 @@ type fakeDriver struct {
 
 var _ drivers.Driver = (*fakeDriver)(nil)
 
-func (d *fakeDriver) Create() error                  { return nil }
-func (d *fakeDriver) DriverName() string             { return "fake" }
-func (d *fakeDriver) GetCreateFlags() []mcnflag.Flag { return nil }
-func (d *fakeDriver) GetSSHHostname() (string, error) {
+func (d *fakeDriver) Create(context.Context) error       { return nil }
+func (d *fakeDriver) DriverName() string                 { return "fake" }
+func (d *fakeDriver) Capabilities() drivers.Capabilities { return drivers.Capabilities{} }
+func (d *fakeDriver) GetCreateFlags() []mcnflag.Flag     { return nil }
+func (d *fakeDriver) GetSSHHostname(context.Context) (string, error) {
 	return "", errors.New("no ssh")
 }
-func (d *fakeDriver) GetURL() (string, error) {
+func (d *fakeDriver) GetURL(context.Context) (string, error) {
 	d.urlCalls.Add(1)
 	if d.block != nil {
 		d.block()
 	}
 	return d.url, d.urlErr
 }
-func (d *fakeDriver) GetState() (state.State, error) {
+func (d *fakeDriver) GetState(context.Context) (state.State, error) {
 	d.stCalls.Add(1)
 	return d.st, d.stErr
 }
-func (d *fakeDriver) Kill() error                                    { return nil }
-func (d *fakeDriver) Remove() error                                  { return nil }
-func (d *fakeDriver) Restart() error                                 { return nil }
-func (d *fakeDriver) SetConfigFromFlags(drivers.DriverOptions) error { return nil }
-func (d *fakeDriver) Start() error                                   { return nil }
-func (d *fakeDriver) Stop() error                                    { return nil }
+func (d *fakeDriver) Kill(context.Context) error               { return nil }
+func (d *fakeDriver) Remove(context.Context) error             { return nil }
+func (d *fakeDriver) Restart(context.Context) error            { return nil }
+func (d *fakeDriver) SetConfigFromFlags(drivers.Options) error { return nil }
+func (d *fakeDriver) Start(context.Context) error              { return nil }
+func (d *fakeDriver) Stop(context.Context) error               { return nil }
 
 func newHost(name string, d *fakeDriver) *host.Host {
 	if d.BaseDriver == nil {

@@ -2,6 +2,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +75,40 @@ func compiledIn(name string) (Factory, bool) {
 	return f, ok
 }
 
+var (
+	flagsMu sync.Mutex
+	// builtinFlags caches the create flags of compiled-in drivers.
+	builtinFlags = map[string][]mcnflag.Flag{}
+	// spare holds a plugin started to ask its create flags, for the
+	// create that asked (one plugin process per create, as the original).
+	spare = map[string]*plugin.Driver{}
+)
+
+// CreateFlags returns the create flags of the named driver: a compiled-in
+// driver's declared flags, or those a plugin binary reports (the plugin
+// is kept for the New that follows).
+func CreateFlags(name string) ([]mcnflag.Flag, error) {
+	flagsMu.Lock()
+	defer flagsMu.Unlock()
+	if f, ok := compiledIn(name); ok {
+		fs, ok := builtinFlags[name]
+		if !ok {
+			fs = f("", "").GetCreateFlags()
+			builtinFlags[name] = fs
+		}
+		return fs, nil
+	}
+	d, ok := spare[name]
+	if !ok {
+		var err error
+		if d, err = openPlugin(name, "", ""); err != nil {
+			return nil, err
+		}
+		spare[name] = d
+	}
+	return d.GetCreateFlags(), nil
+}
+
 // New returns a fresh driver by name: a compiled-in one, else the plugin
 // binary docker-machine-driver-NAME from PATH, started and configured
 // for the machine (plugin.CloseAll ends it).
@@ -81,7 +116,30 @@ func New(name, machineName, storePath string) (drivers.Driver, error) {
 	if f, ok := compiledIn(name); ok {
 		return f(machineName, storePath), nil
 	}
-	raw, err := json.Marshal(&drivers.BaseDriver{MachineName: machineName, StorePath: storePath})
+	flagsMu.Lock()
+	d, ok := spare[name]
+	delete(spare, name)
+	flagsMu.Unlock()
+	if !ok {
+		return openPlugin(name, machineName, storePath)
+	}
+	raw, err := baseJSON(machineName, storePath)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Configure(machineName, raw); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func baseJSON(machineName, storePath string) ([]byte, error) {
+	return json.Marshal(&drivers.BaseDriver{MachineName: machineName, StorePath: storePath})
+}
+
+func openPlugin(name, machineName, storePath string) (*plugin.Driver, error) {
+	raw, err := baseJSON(machineName, storePath)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +168,7 @@ func Load(name, machineName, storePath string, raw []byte) (drivers.Driver, erro
 		}
 		if len(raw) == 0 {
 			var err error
-			if raw, err = json.Marshal(&drivers.BaseDriver{MachineName: machineName, StorePath: storePath}); err != nil {
+			if raw, err = baseJSON(machineName, storePath); err != nil {
 				return nil, err
 			}
 		}
@@ -156,21 +214,25 @@ func (m *Missing) MarshalJSON() ([]byte, error) {
 	return m.Raw, nil
 }
 
-func (m *Missing) Create() error                                  { return m.err() }
+// Capabilities claims SSH, so that the commands that need it go on to
+// fail with why the driver is missing rather than "no SSH".
+func (m *Missing) Capabilities() drivers.Capabilities { return drivers.Capabilities{SSH: true} }
+
+func (m *Missing) Create(context.Context) error                   { return m.err() }
 func (m *Missing) DriverName() string                             { return m.Name }
 func (m *Missing) GetCreateFlags() []mcnflag.Flag                 { return nil }
-func (m *Missing) GetIP() (string, error)                         { return "", m.err() }
+func (m *Missing) GetIP(context.Context) (string, error)          { return "", m.err() }
 func (m *Missing) GetMachineName() string                         { return m.Machine }
-func (m *Missing) GetSSHHostname() (string, error)                { return "", m.err() }
+func (m *Missing) GetSSHHostname(context.Context) (string, error) { return "", m.err() }
 func (m *Missing) GetSSHKeyPath() string                          { return "" }
 func (m *Missing) GetSSHPort() (int, error)                       { return 0, m.err() }
 func (m *Missing) GetSSHUsername() string                         { return "" }
-func (m *Missing) GetURL() (string, error)                        { return "", m.err() }
-func (m *Missing) GetState() (state.State, error)                 { return state.Error, m.err() }
-func (m *Missing) Kill() error                                    { return m.err() }
-func (m *Missing) PreCreateCheck() error                          { return m.err() }
-func (m *Missing) Remove() error                                  { return m.err() }
-func (m *Missing) Restart() error                                 { return m.err() }
-func (m *Missing) SetConfigFromFlags(drivers.DriverOptions) error { return m.err() }
-func (m *Missing) Start() error                                   { return m.err() }
-func (m *Missing) Stop() error                                    { return m.err() }
+func (m *Missing) GetURL(context.Context) (string, error)         { return "", m.err() }
+func (m *Missing) GetState(context.Context) (state.State, error)  { return state.Error, m.err() }
+func (m *Missing) Kill(context.Context) error                     { return m.err() }
+func (m *Missing) PreCreateCheck(context.Context) error           { return m.err() }
+func (m *Missing) Remove(context.Context) error                   { return m.err() }
+func (m *Missing) Restart(context.Context) error                  { return m.err() }
+func (m *Missing) SetConfigFromFlags(drivers.Options) error       { return m.err() }
+func (m *Missing) Start(context.Context) error                    { return m.err() }
+func (m *Missing) Stop(context.Context) error                     { return m.err() }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -36,10 +37,10 @@ func TestUnknownDriverWithoutPlugin(t *testing.T) {
 	if m.DriverName() != "xnope" || m.GetMachineName() != "m" {
 		t.Errorf("names %q %q", m.DriverName(), m.GetMachineName())
 	}
-	if s, err := m.GetState(); s != state.Error || err.Error() != `Driver "xnope" not found. Do you have the plugin binary accessible in your PATH?` {
+	if s, err := m.GetState(context.Background()); s != state.Error || err.Error() != `Driver "xnope" not found. Do you have the plugin binary accessible in your PATH?` {
 		t.Errorf("GetState %v %v", s, err)
 	}
-	if err := m.Remove(); !errors.As(err, &nf) || !nf.Stored {
+	if err := m.Remove(context.Background()); !errors.As(err, &nf) || !nf.Stored {
 		t.Errorf("Remove: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
@@ -19,7 +20,8 @@ import (
 // Driver is a drivers.Driver whose every method is an RPC call to a
 // plugin process. Its JSON is the plugin's (GetConfigRaw/SetConfigRaw).
 type Driver struct {
-	name, machine, binary string
+	name, binary string
+	machine      atomic.Pointer[string] // prefixes its output lines
 
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -38,10 +40,12 @@ type Driver struct {
 
 	flagsOnce sync.Once
 	flags     []mcnflag.Flag
+
+	capsOnce sync.Once
+	caps     drivers.Capabilities
 }
 
 var _ drivers.Driver = (*Driver)(nil)
-var _ drivers.ContextCreator = (*Driver)(nil)
 
 // Binary is the path of the plugin binary.
 func (d *Driver) Binary() string { return d.binary }
@@ -95,21 +99,17 @@ func (d *Driver) gone(method string) error {
 	}
 }
 
+// call calls method on the plugin, for calls that are quick in every
+// driver (configuration, names).
 func (d *Driver) call(method string, args, reply any) error {
-	log.Debugf("(%s) Calling .%s", d.machine, method)
-	if err := d.gone(method); err != nil {
-		return err
-	}
-	if err := d.client.Call(d.service+"."+method, args, reply); err != nil {
-		return d.callError(method, err)
-	}
-	return nil
+	return d.callContext(context.Background(), method, args, reply)
 }
 
-// callContext is call that returns when ctx ends; the call itself runs
-// on in the plugin until the plugin is closed.
+// callContext calls method and returns when ctx ends. The protocol has
+// no cancellation: the call runs on in the plugin until the plugin is
+// closed, which every command does when it ends (CloseAll).
 func (d *Driver) callContext(ctx context.Context, method string, args, reply any) error {
-	log.Debugf("(%s) Calling .%s", d.machine, method)
+	log.Debugf("(%s) Calling .%s", d.machineName(), method)
 	if err := d.gone(method); err != nil {
 		return err
 	}
@@ -125,14 +125,14 @@ func (d *Driver) callContext(ctx context.Context, method string, args, reply any
 	}
 }
 
-func (d *Driver) stringCall(method string) (string, error) {
+func (d *Driver) stringCall(ctx context.Context, method string) (string, error) {
 	var s string
-	err := d.call(method, struct{}{}, &s)
+	err := d.callContext(ctx, method, struct{}{}, &s)
 	return s, err
 }
 
 func (d *Driver) warnString(method string) string {
-	s, err := d.stringCall(method)
+	s, err := d.stringCall(context.Background(), method)
 	if err != nil {
 		log.Warnf("Error attempting call to %s: %v", method, err)
 	}
@@ -179,7 +179,7 @@ var sharedFlags = []mcnflag.Flag{
 
 // SetConfigFromFlags sends the values of the plugin's flags (and the
 // shared swarm flags) as the original's RPCFlags.
-func (d *Driver) SetConfigFromFlags(opts drivers.DriverOptions) error {
+func (d *Driver) SetConfigFromFlags(opts drivers.Options) error {
 	values := map[string]any{}
 	for _, f := range append(append([]mcnflag.Flag(nil), sharedFlags...), d.GetCreateFlags()...) {
 		n := f.String()
@@ -200,13 +200,13 @@ func (d *Driver) SetConfigFromFlags(opts drivers.DriverOptions) error {
 			return fmt.Errorf("the %s plugin declares flag %q of unsupported type %T", d.name, n, f)
 		}
 	}
-	var do drivers.DriverOptions = &RPCFlags{Values: values}
+	var do DriverOptions = &RPCFlags{Values: values}
 	return d.call("SetConfigFromFlags", &do, nil)
 }
 
 // DriverName asks the plugin; the launch name when the call fails.
 func (d *Driver) DriverName() string {
-	s, err := d.stringCall("DriverName")
+	s, err := d.stringCall(context.Background(), "DriverName")
 	if err != nil || s == "" {
 		if err != nil {
 			log.Warnf("Error attempting call to get driver name: %v", err)
@@ -216,12 +216,32 @@ func (d *Driver) DriverName() string {
 	return s
 }
 
-func (d *Driver) GetURL() (string, error)         { return d.stringCall("GetURL") }
-func (d *Driver) GetMachineName() string          { return d.warnString("GetMachineName") }
-func (d *Driver) GetIP() (string, error)          { return d.stringCall("GetIP") }
-func (d *Driver) GetSSHHostname() (string, error) { return d.stringCall("GetSSHHostname") }
-func (d *Driver) GetSSHKeyPath() string           { return d.warnString("GetSSHKeyPath") }
-func (d *Driver) GetSSHUsername() string          { return d.warnString("GetSSHUsername") }
+// Capabilities are what the original's protocol implies: the plugin does
+// its own start, stop and restart, and its machines are provisioned over
+// SSH unless it answers GetSSHHostname with "not supported" (as the
+// original's none driver does), which is asked once. The original's
+// protocol carries no capabilities of its own.
+func (d *Driver) Capabilities() drivers.Capabilities {
+	d.capsOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), capsProbeTimeout)
+		defer cancel()
+		_, err := d.GetSSHHostname(ctx)
+		d.caps = drivers.Capabilities{SSH: !errors.Is(err, drivers.ErrNotSupported)}
+	})
+	return d.caps
+}
+
+// capsProbeTimeout bounds the GetSSHHostname call of Capabilities.
+const capsProbeTimeout = 30 * time.Second
+
+func (d *Driver) GetURL(ctx context.Context) (string, error) { return d.stringCall(ctx, "GetURL") }
+func (d *Driver) GetMachineName() string                     { return d.warnString("GetMachineName") }
+func (d *Driver) GetIP(ctx context.Context) (string, error)  { return d.stringCall(ctx, "GetIP") }
+func (d *Driver) GetSSHHostname(ctx context.Context) (string, error) {
+	return d.stringCall(ctx, "GetSSHHostname")
+}
+func (d *Driver) GetSSHKeyPath() string  { return d.warnString("GetSSHKeyPath") }
+func (d *Driver) GetSSHUsername() string { return d.warnString("GetSSHUsername") }
 
 func (d *Driver) GetSSHPort() (int, error) {
 	var p int
@@ -231,29 +251,26 @@ func (d *Driver) GetSSHPort() (int, error) {
 	return p, nil
 }
 
-func (d *Driver) GetState() (state.State, error) {
+func (d *Driver) GetState(ctx context.Context) (state.State, error) {
 	var s state.State
-	if err := d.call("GetState", struct{}{}, &s); err != nil {
+	if err := d.callContext(ctx, "GetState", struct{}{}, &s); err != nil {
 		return state.Error, err
 	}
 	return s, nil
 }
 
-func (d *Driver) PreCreateCheck() error { return d.call("PreCreateCheck", struct{}{}, nil) }
-func (d *Driver) Create() error         { return d.call("Create", struct{}{}, nil) }
-
-// CreateContext is Create that returns when ctx ends (an interrupted
-// create); the plugin is closed when the command ends.
-func (d *Driver) CreateContext(ctx context.Context) error {
-	return d.callContext(ctx, "Create", struct{}{}, nil)
+func (d *Driver) do(ctx context.Context, method string) error {
+	return d.callContext(ctx, method, struct{}{}, nil)
 }
 
-func (d *Driver) Remove() error  { return d.call("Remove", struct{}{}, nil) }
-func (d *Driver) Start() error   { return d.call("Start", struct{}{}, nil) }
-func (d *Driver) Stop() error    { return d.call("Stop", struct{}{}, nil) }
-func (d *Driver) Restart() error { return d.call("Restart", struct{}{}, nil) }
-func (d *Driver) Kill() error    { return d.call("Kill", struct{}{}, nil) }
+func (d *Driver) PreCreateCheck(ctx context.Context) error { return d.do(ctx, "PreCreateCheck") }
+func (d *Driver) Create(ctx context.Context) error         { return d.do(ctx, "Create") }
+func (d *Driver) Remove(ctx context.Context) error         { return d.do(ctx, "Remove") }
+func (d *Driver) Start(ctx context.Context) error          { return d.do(ctx, "Start") }
+func (d *Driver) Stop(ctx context.Context) error           { return d.do(ctx, "Stop") }
+func (d *Driver) Restart(ctx context.Context) error        { return d.do(ctx, "Restart") }
+func (d *Driver) Kill(ctx context.Context) error           { return d.do(ctx, "Kill") }
 
 // Upgrade asks the plugin to upgrade the machine (the original's call;
 // most drivers answer that they cannot).
-func (d *Driver) Upgrade() error { return d.call("Upgrade", struct{}{}, nil) }
+func (d *Driver) Upgrade(ctx context.Context) error { return d.do(ctx, "Upgrade") }

@@ -104,6 +104,24 @@ func Open(driverName, machineName string, raw []byte) (*Driver, error) {
 	return d, nil
 }
 
+// Configure gives a plugin started for another purpose (asking its create
+// flags) the machine it serves from now on: raw is the driver JSON, and
+// machineName prefixes its output lines.
+func (d *Driver) Configure(machineName string, raw []byte) error {
+	d.machine.Store(&machineName)
+	if err := d.SetConfigRaw(raw); err != nil {
+		return fmt.Errorf("configuring the %s plugin: %w", d.name, err)
+	}
+	return nil
+}
+
+func (d *Driver) machineName() string {
+	if p := d.machine.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // start runs the binary and reads its address line.
 func start(driverName, machineName, bin string) (*Driver, string, error) {
 	outR, outW, err := os.Pipe()
@@ -132,13 +150,13 @@ func start(driverName, machineName, bin string) (*Driver, string, error) {
 		return nil, "", fmt.Errorf("Error starting plugin binary: %w", err)
 	}
 	d := &Driver{
-		name:    driverName,
-		machine: machineName,
-		binary:  bin,
-		cmd:     cmd,
-		exited:  make(chan struct{}),
-		stopHB:  make(chan struct{}),
+		name:   driverName,
+		binary: bin,
+		cmd:    cmd,
+		exited: make(chan struct{}),
+		stopHB: make(chan struct{}),
 	}
+	d.machine.Store(&machineName)
 	openMu.Lock()
 	opened[d] = struct{}{}
 	openMu.Unlock()
@@ -182,7 +200,7 @@ func (d *Driver) readStdout(r io.ReadCloser, addrCh chan<- string) {
 			addrCh <- strings.TrimSpace(line)
 			continue
 		}
-		log.Infof("(%s) %s", d.machine, strings.TrimRight(line, "\r\n"))
+		log.Infof("(%s) %s", d.machineName(), strings.TrimRight(line, "\r\n"))
 	}
 	if first {
 		close(addrCh)
@@ -202,7 +220,7 @@ func (d *Driver) readStderr(r io.ReadCloser) {
 			d.tail = d.tail[len(d.tail)-tailLines:]
 		}
 		d.tailMu.Unlock()
-		log.Debugf("(%s) DBG | %s", d.machine, line)
+		log.Debugf("(%s) DBG | %s", d.machineName(), line)
 	}
 }
 
@@ -241,7 +259,7 @@ func (d *Driver) handshake(addr string) error {
 	d.service = serviceV1
 	var v int
 	if err := d.client.Call(d.service+".GetVersion", struct{}{}, &v); err != nil {
-		log.Debugf("Client (%s) with %s does not work, re-attempting with %s: %v", d.machine, serviceV1, serviceV0, err)
+		log.Debugf("Client (%s) with %s does not work, re-attempting with %s: %v", d.machineName(), serviceV1, serviceV0, err)
 		d.service = serviceV0
 		if err := d.client.Call(d.service+".GetVersion", struct{}{}, &v); err != nil {
 			return d.callError("GetVersion", err)
@@ -266,7 +284,7 @@ func (d *Driver) heartbeat() {
 			return
 		case <-t.C:
 			if err := d.client.Call(d.service+".Heartbeat", struct{}{}, nil); err != nil {
-				log.Debugf("(%s) heartbeat to the plugin failed: %v", d.machine, err)
+				log.Debugf("(%s) heartbeat to the plugin failed: %v", d.machineName(), err)
 				return
 			}
 		}
@@ -321,7 +339,7 @@ func (d *Driver) Close() error {
 		openMu.Lock()
 		delete(opened, d)
 		openMu.Unlock()
-		log.Debugf("(%s) plugin %s closed", d.machine, d.binary)
+		log.Debugf("(%s) plugin %s closed", d.machineName(), d.binary)
 	})
 	return nil
 }

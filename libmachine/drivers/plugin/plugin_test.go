@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"bytes"
+	"context"
 	"encoding/gob"
 	"encoding/json"
 	"errors"
@@ -61,7 +62,7 @@ func (s *server) GetCreateFlags(_ *struct{}, f *[]mcnflag.Flag) error {
 	}
 	return nil
 }
-func (s *server) SetConfigFromFlags(o *drivers.DriverOptions, _ *struct{}) error {
+func (s *server) SetConfigFromFlags(o *DriverOptions, _ *struct{}) error {
 	r, ok := (*o).(*RPCFlags)
 	if !ok {
 		return fmt.Errorf("options of type %T", *o)
@@ -120,7 +121,7 @@ func installHelper(t *testing.T, mode string) {
 
 func TestWireNames(t *testing.T) {
 	var buf bytes.Buffer
-	var opts drivers.DriverOptions = &RPCFlags{Values: map[string]any{"a": "b"}}
+	var opts DriverOptions = &RPCFlags{Values: map[string]any{"a": "b"}}
 	if err := gob.NewEncoder(&buf).Encode(&opts); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,8 @@ func TestClient(t *testing.T) {
 	if f, ok := fs[0].(mcnflag.StringFlag); !ok || f.Name != "unittest-s" || f.Value != "dflt" || f.EnvVar != "UT_S" || f.Usage != "a string" {
 		t.Errorf("first flag %#v", fs[0])
 	}
-	opts := &RPCFlags{Values: map[string]any{"unittest-s": "v", "unittest-i": 5, "unittest-b": true, "swarm-master": true}}
+	ctx := context.Background()
+	opts := drivers.Options{"unittest-s": "v", "unittest-i": 5, "unittest-b": true, "swarm-master": true}
 	if err := d.SetConfigFromFlags(opts); err != nil {
 		t.Fatal(err)
 	}
@@ -207,17 +209,17 @@ func TestClient(t *testing.T) {
 	if string(raw) != want {
 		t.Errorf("config\n got %s\nwant %s", raw, want)
 	}
-	if _, err := d.GetSSHHostname(); !errors.Is(err, drivers.ErrNotSupported) {
+	if _, err := d.GetSSHHostname(ctx); !errors.Is(err, drivers.ErrNotSupported) {
 		t.Errorf("GetSSHHostname: %v", err)
 	}
-	if _, err := d.GetURL(); err == nil || err.Error() != "no URL here" {
+	if _, err := d.GetURL(ctx); err == nil || err.Error() != "no URL here" {
 		t.Errorf("GetURL: %v", err)
 	}
-	err = d.Create()
+	err = d.Create(ctx)
 	if err == nil || !strings.Contains(err.Error(), "exited during Create (exit status 4)") || !strings.Contains(err.Error(), "dying in Create") {
 		t.Errorf("Create: %v", err)
 	}
-	if err := d.Remove(); err == nil || !strings.Contains(err.Error(), "cannot call Remove") {
+	if err := d.Remove(ctx); err == nil || !strings.Contains(err.Error(), "cannot call Remove") {
 		t.Errorf("Remove after the exit: %v", err)
 	}
 	CloseAll()

@@ -11,6 +11,7 @@ package plugin
 import (
 	"encoding/gob"
 
+	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
 )
 
@@ -35,6 +36,20 @@ const (
 type RPCFlags struct {
 	Values map[string]any
 }
+
+// DriverOptions is the interface type the original's SetConfigFromFlags
+// argument travels as (its drivers.DriverOptions, of the same name): gob
+// sends the value behind it under its registered name. It is exported
+// because net/rpc serves only methods with exported argument types.
+type DriverOptions interface {
+	String(key string) string
+	StringSlice(key string) []string
+	Int(key string) int
+	Bool(key string) bool
+}
+
+// Options returns the values as driver options.
+func (r RPCFlags) Options() drivers.Options { return drivers.Options(r.Values) }
 
 func (r RPCFlags) get(key string) any { return r.Values[key] }
 

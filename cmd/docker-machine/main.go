@@ -14,8 +14,7 @@ import (
 	"runtime/debug"
 
 	"github.com/docker-machine-ng/machine/commands"
-	_ "github.com/docker-machine-ng/machine/drivers/none"
-	_ "github.com/docker-machine-ng/machine/drivers/qemu"
+	_ "github.com/docker-machine-ng/machine/drivers/builtin"
 	"github.com/docker-machine-ng/machine/libmachine/procutil"
 )
 

@@ -3,12 +3,23 @@ COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/docker-machine-ng/machine/version.GitCommit=$(COMMIT)
 BIN      := bin/docker-machine
 
-.PHONY: build test test-short lint bench clean
+.PHONY: build plugins test test-short lint bench clean
 
 # CGO_ENABLED=0: a static binary (pure-Go resolver and user lookup); the
 # dynamic loader and libc's thread start-up cost every command about 1.5 ms.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/docker-machine
+
+# Our drivers as plugin binaries of the original's protocol, for the
+# original docker-machine and its forks (docs/plugins-ours.md):
+# bin/docker-machine-driver-NAME from ./cmd/docker-machine-driver-NAME for
+# each NAME in PLUGINS. A driver is added by its name here (and its main).
+PLUGINS := qemu
+
+plugins: $(PLUGINS:%=plugin-%)
+
+plugin-%:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/docker-machine-driver-$* ./cmd/docker-machine-driver-$*
 
 # The whole suite: unit, black-box CLI and end-to-end tests on real hosts.
 # Tests that need something missing skip with the reason; the skip check

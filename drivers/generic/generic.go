@@ -194,8 +194,23 @@ func (d *Driver) Stop(context.Context) error { return d.unsupported("stop") }
 // Kill is not possible.
 func (d *Driver) Kill(context.Context) error { return d.unsupported("kill") }
 
-// Remove leaves the host alone.
-func (d *Driver) Remove(context.Context) error { return nil }
+// Remove leaves the host alone and deletes the key copy Create imported
+// into the machine directory.
+func (d *Driver) Remove(context.Context) error {
+	if d.SSHKey == "" || d.SSHKeyPath == "" {
+		return nil
+	}
+	if filepath.Dir(d.SSHKeyPath) != filepath.Clean(d.ResolveStorePath("")) {
+		return nil // not a copy of ours
+	}
+	var errs []error
+	for _, p := range []string{d.SSHKeyPath, d.SSHKeyPath + ".pub"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Restart is done by the caller, which reboots the host over SSH
 // (Capabilities.RestartOverSSH); the driver itself has no way to.

@@ -5,7 +5,6 @@ package none
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -106,7 +105,7 @@ func (d *Driver) Create(context.Context) error { return nil }
 func (d *Driver) Remove(context.Context) error { return nil }
 
 func (d *Driver) cannot(what string) error {
-	return fmt.Errorf("hosts without a driver cannot be %s", what)
+	return &drivers.NotSupportedError{Driver: Name, Operation: what, Message: "hosts without a driver cannot be " + what}
 }
 
 // Start fails: the none driver manages nothing.

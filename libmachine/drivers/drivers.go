@@ -143,9 +143,16 @@ var ErrNotSupported = errors.New("not supported by this driver")
 type NotSupportedError struct {
 	Driver    string
 	Operation string
+	// Message, when set, is the text instead of the default one (the
+	// original's own wording for a driver, e.g. none's "hosts without a
+	// driver cannot be started").
+	Message string
 }
 
 func (e *NotSupportedError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
 	return fmt.Sprintf("the %s driver does not support %s", e.Driver, e.Operation)
 }
 

@@ -73,7 +73,7 @@ func TestDebugCreateNone(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("not a certificate\n"), 0o600))
 	r = debug.run("-D", "--tls-ca-cert", bad, "create", "-d", "none", "--url", url, "z")
 	assert.Equal(t, 1, r.code, r.String())
-	assert.Regexp(t, `(?m)^timing: bootstrap-certs \S+ failed: reading the CA certificate: .*bad-ca\.pem.*$`, r.stderr)
+	assert.Regexp(t, `(?m)^timing: bootstrap-certs \S+ failed: Error generating certificates: reading the CA certificate: .*bad-ca\.pem.*$`, r.stderr)
 	assert.NotContains(t, timings(t, r.stderr), "driver-create", "create stops at the failed step")
 	assert.True(t, strings.HasSuffix(r.stderr, "\nError generating certificates: reading the CA certificate: "+bad+" holds no PEM certificate\n"), r.stderr)
 }

@@ -40,8 +40,9 @@ type AccelProbes struct {
 	HVF func() bool
 	// BootProbe boots a kernel under KVM for a few seconds and returns nil
 	// when it printed "Linux version" (the only proof that KVM works).
-	// It returns errNoProbeKernel when no kernel is at hand.
-	BootProbe func() error
+	// It returns errNoProbeKernel when no kernel is at hand, and gives up
+	// when ctx ends.
+	BootProbe func(ctx context.Context) error
 	// CacheKey identifies the host configuration the boot probe's result
 	// holds for; "" disables caching.
 	CacheKey func() string
@@ -66,8 +67,9 @@ type accelCacheEntry struct {
 }
 
 // DetectAccel resolves the requested accelerator. cacheFile ("" for none)
-// remembers the boot probe's verdict for the host configuration.
-func DetectAccel(requested string, p AccelProbes, cacheFile string) (AccelChoice, error) {
+// remembers the boot probe's verdict for the host configuration. When ctx
+// ends during the boot probe, it returns ctx's cause and caches nothing.
+func DetectAccel(ctx context.Context, requested string, p AccelProbes, cacheFile string) (AccelChoice, error) {
 	switch requested {
 	case AccelTCG:
 		return AccelChoice{Accel: AccelTCG}, nil
@@ -118,7 +120,11 @@ func DetectAccel(requested string, p AccelProbes, cacheFile string) (AccelChoice
 		}
 	}
 	choice := AccelChoice{Accel: AccelKVM}
-	switch err := p.BootProbe(); {
+	err := p.BootProbe(ctx)
+	if ctx.Err() != nil {
+		return AccelChoice{}, fmt.Errorf("probing KVM: %w", context.Cause(ctx))
+	}
+	switch {
 	case err == nil:
 	case errors.Is(err, errNoProbeKernel):
 		// Nothing to boot: trust a working /dev/kvm, as every other
@@ -165,7 +171,7 @@ func HostAccelProbes(binary, kernel string) AccelProbes {
 			out, err := exec.Command("sysctl", "-n", "kern.hv_support").Output()
 			return err == nil && strings.TrimSpace(string(out)) == "1"
 		},
-		BootProbe: func() error {
+		BootProbe: func(ctx context.Context) error {
 			k := kernel
 			if k == "" {
 				k = hostKernel()
@@ -173,7 +179,7 @@ func HostAccelProbes(binary, kernel string) AccelProbes {
 			if k == "" {
 				return errNoProbeKernel
 			}
-			return kvmBootProbe(binary, k, 10*time.Second)
+			return kvmBootProbe(ctx, binary, k, 10*time.Second)
 		},
 		CacheKey: func() string {
 			var b strings.Builder
@@ -211,15 +217,15 @@ func hostKernel() string {
 }
 
 // kvmBootProbe boots kernel under KVM with no disk and waits for its
-// banner on the serial console.
-func kvmBootProbe(binary, kernel string, timeout time.Duration) error {
+// banner on the serial console, at most timeout and until ctx ends.
+func kvmBootProbe(ctx context.Context, binary, kernel string, timeout time.Duration) error {
 	dir, err := os.MkdirTemp("", "docker-machine-kvm-probe")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	console := filepath.Join(dir, "console.log")
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	machine := "q35"
 	if runtime.GOARCH == "arm64" {

@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ type fakeProbes struct {
 	bootErr  error
 	key      string
 	bootRuns int
+	cancel   context.CancelFunc
 }
 
 func (f *fakeProbes) probes() AccelProbes {
@@ -27,8 +29,15 @@ func (f *fakeProbes) probes() AccelProbes {
 		KVMDevice: func() error { return f.kvmErr },
 		PVM:       func() bool { return f.pvm },
 		HVF:       func() bool { return f.hvf },
-		BootProbe: func() error { f.bootRuns++; return f.bootErr },
-		CacheKey:  func() string { return f.key },
+		BootProbe: func(ctx context.Context) error {
+			f.bootRuns++
+			if f.cancel != nil {
+				f.cancel() // the caller gives up while the probe runs
+				return ctx.Err()
+			}
+			return f.bootErr
+		},
+		CacheKey: func() string { return f.key },
 	}
 }
 
@@ -51,7 +60,7 @@ func TestDetectAccelAuto(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := tc.host
-			got, err := DetectAccel(AccelAuto, h.probes(), "")
+			got, err := DetectAccel(context.Background(), AccelAuto, h.probes(), "")
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got.Accel)
 			if tc.reason == "" {
@@ -66,38 +75,38 @@ func TestDetectAccelAuto(t *testing.T) {
 
 func TestDetectAccelExplicit(t *testing.T) {
 	linux := &fakeProbes{goos: "linux", pvm: true}
-	got, err := DetectAccel(AccelTCG, linux.probes(), "")
+	got, err := DetectAccel(context.Background(), AccelTCG, linux.probes(), "")
 	require.NoError(t, err)
 	assert.Equal(t, AccelTCG, got.Accel)
 
 	// An explicit kvm is honoured even on PVM (the user asked for it)...
-	got, err = DetectAccel(AccelKVM, linux.probes(), "")
+	got, err = DetectAccel(context.Background(), AccelKVM, linux.probes(), "")
 	require.NoError(t, err)
 	assert.Equal(t, AccelKVM, got.Accel)
 	assert.Zero(t, linux.bootRuns)
 
 	// ...but not without /dev/kvm.
 	noKVM := &fakeProbes{goos: "linux", kvmErr: errors.New("/dev/kvm does not exist")}
-	_, err = DetectAccel(AccelKVM, noKVM.probes(), "")
+	_, err = DetectAccel(context.Background(), AccelKVM, noKVM.probes(), "")
 	assert.ErrorContains(t, err, "/dev/kvm")
 
-	_, err = DetectAccel(AccelHVF, linux.probes(), "")
+	_, err = DetectAccel(context.Background(), AccelHVF, linux.probes(), "")
 	assert.ErrorContains(t, err, "macOS")
 	mac := &fakeProbes{goos: "darwin", hvf: true}
-	got, err = DetectAccel(AccelHVF, mac.probes(), "")
+	got, err = DetectAccel(context.Background(), AccelHVF, mac.probes(), "")
 	require.NoError(t, err)
 	assert.Equal(t, AccelHVF, got.Accel)
-	_, err = DetectAccel(AccelKVM, mac.probes(), "")
+	_, err = DetectAccel(context.Background(), AccelKVM, mac.probes(), "")
 	assert.ErrorContains(t, err, "Linux")
 
-	_, err = DetectAccel("xen", linux.probes(), "")
+	_, err = DetectAccel(context.Background(), "xen", linux.probes(), "")
 	assert.ErrorContains(t, err, "not one of")
 }
 
 func TestDetectAccelCachesTheBootProbe(t *testing.T) {
 	cache := filepath.Join(t.TempDir(), "cache", "qemu-accel.json")
 	h := &fakeProbes{goos: "linux", key: "kernel=6.1 kvm kvm_intel", bootErr: errors.New("KVM internal error")}
-	got, err := DetectAccel(AccelAuto, h.probes(), cache)
+	got, err := DetectAccel(context.Background(), AccelAuto, h.probes(), cache)
 	require.NoError(t, err)
 	assert.Equal(t, AccelTCG, got.Accel)
 	assert.False(t, got.Cached)
@@ -105,7 +114,7 @@ func TestDetectAccelCachesTheBootProbe(t *testing.T) {
 	assert.FileExists(t, cache)
 
 	// The next create reuses the verdict without booting anything.
-	got, err = DetectAccel(AccelAuto, h.probes(), cache)
+	got, err = DetectAccel(context.Background(), AccelAuto, h.probes(), cache)
 	require.NoError(t, err)
 	assert.Equal(t, AccelTCG, got.Accel)
 	assert.True(t, got.Cached)
@@ -114,7 +123,7 @@ func TestDetectAccelCachesTheBootProbe(t *testing.T) {
 
 	// A different host configuration (new kernel, new qemu) probes again.
 	h.key, h.bootErr = "kernel=6.2 kvm kvm_intel", nil
-	got, err = DetectAccel(AccelAuto, h.probes(), cache)
+	got, err = DetectAccel(context.Background(), AccelAuto, h.probes(), cache)
 	require.NoError(t, err)
 	assert.Equal(t, AccelKVM, got.Accel)
 	assert.False(t, got.Cached)
@@ -123,14 +132,14 @@ func TestDetectAccelCachesTheBootProbe(t *testing.T) {
 	// The cheap checks still run every time: a PVM host never uses a
 	// cached "kvm".
 	h.pvm = true
-	got, err = DetectAccel(AccelAuto, h.probes(), cache)
+	got, err = DetectAccel(context.Background(), AccelAuto, h.probes(), cache)
 	require.NoError(t, err)
 	assert.Equal(t, AccelTCG, got.Accel)
 
 	// A corrupt cache file is ignored.
 	h.pvm = false
 	require.NoError(t, os.WriteFile(cache, []byte("{"), 0o600))
-	got, err = DetectAccel(AccelAuto, h.probes(), cache)
+	got, err = DetectAccel(context.Background(), AccelAuto, h.probes(), cache)
 	require.NoError(t, err)
 	assert.Equal(t, AccelKVM, got.Accel)
 	assert.Equal(t, 3, h.bootRuns)
@@ -139,10 +148,21 @@ func TestDetectAccelCachesTheBootProbe(t *testing.T) {
 func TestDetectAccelNoKernelIsNotCached(t *testing.T) {
 	cache := filepath.Join(t.TempDir(), "qemu-accel.json")
 	h := &fakeProbes{goos: "linux", key: "k", bootErr: errNoProbeKernel}
-	got, err := DetectAccel(AccelAuto, h.probes(), cache)
+	got, err := DetectAccel(context.Background(), AccelAuto, h.probes(), cache)
 	require.NoError(t, err)
 	assert.Equal(t, AccelKVM, got.Accel)
 	assert.NoFileExists(t, cache)
+}
+
+func TestDetectAccelCancelledIsNotCached(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "qemu-accel.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &fakeProbes{goos: "linux", key: "k", cancel: cancel}
+	_, err := DetectAccel(ctx, AccelAuto, h.probes(), cache)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 1, h.bootRuns)
+	assert.NoFileExists(t, cache, "an interrupted probe is no verdict on KVM")
 }
 
 // TestHostAccelProbesHere checks the real probes on this machine when it
@@ -151,7 +171,7 @@ func TestHostAccelProbesHere(t *testing.T) {
 	if _, err := os.Stat("/sys/module/kvm_pvm"); err != nil {
 		t.Skip("not a PVM host")
 	}
-	got, err := DetectAccel(AccelAuto, HostAccelProbes("qemu-system-x86_64", ""), "")
+	got, err := DetectAccel(context.Background(), AccelAuto, HostAccelProbes("qemu-system-x86_64", ""), "")
 	require.NoError(t, err)
 	assert.Equal(t, AccelTCG, got.Accel)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/docker-machine-ng/machine/libmachine/hostaddr"
 )
 
 // Files in the machine directory.
@@ -35,7 +37,7 @@ type VMConfig struct {
 	Boot BootFiles
 	// Firmware is the UEFI code for arm64 guests ("" on x86: SeaBIOS).
 	Firmware string
-	Addr     Address
+	Addr     hostaddr.Address
 	// GuestEnginePort is the engine port inside the guest.
 	GuestEnginePort int
 	Shares          []Share

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/docker-machine-ng/machine/libmachine/hostaddr"
 )
 
 func TestArgsMachineOSUnderTCG(t *testing.T) {
@@ -12,7 +14,7 @@ func TestArgsMachineOSUnderTCG(t *testing.T) {
 		Name: "default", Arch: "amd64", Accel: AccelTCG, CPUs: 2, MemoryMB: 1024,
 		Dir:             "/store/machines/default",
 		Boot:            BootFiles{Kernel: "/cache/mos/machine-os.kernel", Initrd: "/cache/mos/machine-os.initrd", Cmdline: "console=ttyS0 root=/dev/vda rw quiet"},
-		Addr:            Address{IP: "127.0.0.2", SSHPort: 22, EnginePort: 2376},
+		Addr:            hostaddr.Address{IP: "127.0.0.2", SSHPort: 22, EnginePort: 2376},
 		GuestEnginePort: 2376,
 		Daemonize:       true,
 	}
@@ -43,7 +45,7 @@ func TestArgsCloudImageUnderKVMWithShare(t *testing.T) {
 	c := VMConfig{
 		Name: "web", Arch: "amd64", Accel: AccelKVM, CPUs: 4, MemoryMB: 2048,
 		Dir:    "/home/me/.docker/machine/machines/web",
-		Addr:   Address{IP: "127.0.0.7", SSHPort: 40022, EnginePort: 2376},
+		Addr:   hostaddr.Address{IP: "127.0.0.7", SSHPort: 40022, EnginePort: 2376},
 		Shares: []Share{{HostPath: "/home/me/src,v2", Tag: "share0"}},
 	}
 	got := strings.Join(c.Args(), " ")
@@ -63,7 +65,7 @@ func TestArgsMacOS(t *testing.T) {
 		Name: "m1", Arch: "arm64", Accel: AccelHVF, CPUs: 2, MemoryMB: 1024,
 		Dir:      "/Users/me/.docker/machine/machines/m1",
 		Firmware: "/opt/homebrew/share/qemu/edk2-aarch64-code.fd",
-		Addr:     Address{IP: "127.0.0.1", SSHPort: 52011, EnginePort: 52012},
+		Addr:     hostaddr.Address{IP: "127.0.0.1", SSHPort: 52011, EnginePort: 52012},
 	}
 	got := strings.Join(c.Args(), " ")
 	assert.Contains(t, got, "-machine virt -accel hvf -cpu host ")

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/docker-machine-ng/machine/internal/testbin"
+	"github.com/docker-machine-ng/machine/libmachine/hostaddr"
 )
 
 // fakeQemuDir makes a directory whose qemu-system-* and qemu-img are
@@ -121,7 +122,7 @@ func TestFakeQemuKeepsInheritedDescriptors(t *testing.T) {
 	d.IPAddress, d.SSHPort = "127.0.0.1", 0
 	// Free ports on 127.0.0.1 for the forwards.
 	for _, p := range []*int{&d.SSHPort, &d.EnginePort} {
-		port, err := freePort("127.0.0.1")
+		port, err := hostaddr.FreePort("127.0.0.1")
 		require.NoError(t, err)
 		*p = port
 	}
@@ -135,7 +136,7 @@ func TestFakeQemuKeepsInheritedDescriptors(t *testing.T) {
 	pid := vmPID(t, d.ResolveStorePath(""))
 	require.NotZero(t, pid, "the VM process runs after the starting command exited")
 	t.Cleanup(func() { d.Kill(context.Background()) })
-	assert.True(t, sshBanner(fmt.Sprintf("127.0.0.1:%d", d.SSHPort), 5*time.Second), "the fake guest answers SSH")
+	assert.True(t, sshBanner(context.Background(), fmt.Sprintf("127.0.0.1:%d", d.SSHPort), 5*time.Second), "the fake guest answers SSH")
 	assert.True(t, holdsPipe(t, pid, w), "the VM process holds the inherited pipe")
 	require.NoError(t, d.Kill(context.Background()))
 	w.Close()

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -67,9 +68,12 @@ func processAlive(pid int, pidFile string) bool {
 	return pidFile == "" || bytes.Contains(cmdline, []byte(pidFile))
 }
 
-// waitGone polls until the process is gone or the timeout passes.
-func waitGone(pid int, pidFile string, timeout time.Duration) bool {
+// waitGone polls until the process is gone (true), or the timeout passes
+// or ctx ends (false).
+func waitGone(ctx context.Context, pid int, pidFile string, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		if !processAlive(pid, pidFile) {
 			return true
@@ -77,6 +81,10 @@ func waitGone(pid int, pidFile string, timeout time.Duration) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
 	}
 }

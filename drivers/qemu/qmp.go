@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,9 @@ import (
 type QMP struct {
 	conn net.Conn
 	dec  *json.Decoder
+	// ctx is the one DialQMP was given; its end closes the connection.
+	ctx  context.Context
+	stop func() bool
 }
 
 // QMPError is an error reply of QEMU.
@@ -26,34 +30,48 @@ type QMPError struct {
 func (e *QMPError) Error() string { return fmt.Sprintf("qmp: %s: %s", e.Class, e.Desc) }
 
 // DialQMP connects to the QMP socket at path and negotiates
-// capabilities. Every read and write is bounded by timeout.
-func DialQMP(path string, timeout time.Duration) (*QMP, error) {
-	conn, err := net.DialTimeout("unix", path, timeout)
+// capabilities. Every read and write is bounded by timeout; when ctx
+// ends, the connection is closed and what waits on it fails with ctx's
+// cause.
+func DialQMP(ctx context.Context, path string, timeout time.Duration) (*QMP, error) {
+	conn, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, err
 	}
-	q := &QMP{conn: conn, dec: json.NewDecoder(conn)}
+	q := &QMP{conn: conn, dec: json.NewDecoder(conn), ctx: ctx}
 	_ = conn.SetDeadline(time.Now().Add(timeout))
+	q.stop = context.AfterFunc(ctx, func() { conn.Close() })
 	var greeting struct {
 		QMP *json.RawMessage `json:"QMP"`
 	}
 	if err := q.dec.Decode(&greeting); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("qmp: reading greeting: %w", err)
+		q.Close()
+		return nil, fmt.Errorf("qmp: reading greeting: %w", q.cause(err))
 	}
 	if greeting.QMP == nil {
-		conn.Close()
+		q.Close()
 		return nil, errors.New("qmp: no greeting")
 	}
 	if _, err := q.Execute("qmp_capabilities", nil); err != nil {
-		conn.Close()
+		q.Close()
 		return nil, err
 	}
 	return q, nil
 }
 
 // Close closes the connection.
-func (q *QMP) Close() error { return q.conn.Close() }
+func (q *QMP) Close() error {
+	q.stop()
+	return q.conn.Close()
+}
+
+// cause is err, or ctx's cause when ctx's end closed the connection.
+func (q *QMP) cause(err error) error {
+	if q.ctx.Err() != nil {
+		return context.Cause(q.ctx)
+	}
+	return err
+}
 
 // SetDeadline bounds the next exchanges.
 func (q *QMP) SetDeadline(t time.Time) error { return q.conn.SetDeadline(t) }
@@ -70,7 +88,7 @@ func (q *QMP) Execute(command string, args any) (json.RawMessage, error) {
 		return nil, err
 	}
 	if _, err := q.conn.Write(append(data, '\n')); err != nil {
-		return nil, fmt.Errorf("qmp: %s: %w", command, err)
+		return nil, fmt.Errorf("qmp: %s: %w", command, q.cause(err))
 	}
 	for {
 		var reply struct {
@@ -79,7 +97,7 @@ func (q *QMP) Execute(command string, args any) (json.RawMessage, error) {
 			Event  string          `json:"event"`
 		}
 		if err := q.dec.Decode(&reply); err != nil {
-			return nil, fmt.Errorf("qmp: %s: %w", command, err)
+			return nil, fmt.Errorf("qmp: %s: %w", command, q.cause(err))
 		}
 		switch {
 		case reply.Event != "":

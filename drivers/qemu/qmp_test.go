@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docker-machine-ng/machine/libmachine/hostaddr"
 	"github.com/docker-machine-ng/machine/libmachine/state"
 )
 
@@ -118,7 +119,7 @@ func (f *fakeQMP) handle(c net.Conn) {
 func TestQMPClient(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "qmp.sock")
 	f := startFakeQMP(t, sock, "running")
-	q, err := DialQMP(sock, 2*time.Second)
+	q, err := DialQMP(context.Background(), sock, 2*time.Second)
 	require.NoError(t, err)
 	defer q.Close()
 	st, err := q.QueryStatus()
@@ -270,6 +271,33 @@ func TestStopForcesAfterTimeout(t *testing.T) {
 	assert.False(t, processAlive(pid, ""))
 }
 
+// TestStopHonoursContext: Stop returns when its context ends, without
+// waiting for the power-down and without forcing the VM off.
+func TestStopHonoursContext(t *testing.T) {
+	d := fakeDriver(t)
+	d.StopTimeout = 600
+	pid := fakeVM(t, d)
+	f := startFakeQMP(t, d.path(QMPFile), "running") // ignores the power-down
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.onCmd = func(cmd string) {
+		if cmd == "system_powerdown" {
+			cancel() // the user gives up while the guest shuts down
+		}
+	}
+	t0 := time.Now()
+	err := d.Stop(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, time.Since(t0), powerdownRepeat, "returned before the next press of the button")
+	assert.True(t, processAlive(pid, d.path(PIDFile)), "neither SIGTERM nor SIGKILL")
+
+	// An ended context stops nothing at all.
+	require.ErrorIs(t, d.Stop(ctx), context.Canceled)
+	assert.True(t, processAlive(pid, d.path(PIDFile)))
+	_, err = DialQMP(ctx, d.path(QMPFile), time.Minute)
+	assert.Error(t, err)
+}
+
 func TestStopPausedQuits(t *testing.T) {
 	d := fakeDriver(t)
 	pid := fakeVM(t, d)
@@ -287,7 +315,7 @@ func TestStopPausedQuits(t *testing.T) {
 func TestKillAndRemove(t *testing.T) {
 	d := fakeDriver(t)
 	pid := fakeVM(t, d)
-	for _, f := range []string{DiskFile, SeedFile, ConsoleFile, LogFile, KeyFile, KeyFile + ".pub", reservationName} {
+	for _, f := range []string{DiskFile, SeedFile, ConsoleFile, LogFile, KeyFile, KeyFile + ".pub", hostaddr.ReservationFile} {
 		require.NoError(t, os.WriteFile(d.path(f), []byte("x"), 0o600))
 	}
 	require.NoError(t, os.WriteFile(d.path("config.json"), []byte("{}"), 0o600))

@@ -229,7 +229,7 @@ func TestVMRestartAndPaused(t *testing.T) {
 
 	// QEMU serves one QMP client at a time: each step has its own connection.
 	qmp := func(cmd string) {
-		q, err := DialQMP(d.path(QMPFile), 5*time.Second)
+		q, err := DialQMP(context.Background(), d.path(QMPFile), 5*time.Second)
 		require.NoError(t, err)
 		defer q.Close()
 		_, err = q.Execute(cmd, nil)

@@ -1,4 +1,4 @@
-package qemu
+package nocloud
 
 import (
 	"bytes"
@@ -111,6 +111,7 @@ func readISO(t *testing.T, img []byte) isoImage {
 
 func testSeed() Seed {
 	return Seed{
+		Driver:         "qemu",
 		InstanceID:     "iid-default-0123456789ab",
 		Hostname:       "default",
 		User:           "docker",
@@ -133,7 +134,8 @@ func TestSeedISO(t *testing.T) {
 	assert.Equal(t, "USER_DAT.;1", iso.ISONames["user-data"])
 	assert.Equal(t, uint32(0o100444), iso.Modes["user-data"])
 	ud := string(iso.Files["user-data"])
-	assert.True(t, strings.HasPrefix(ud, "#cloud-config\n"), ud)
+	assert.True(t, strings.HasPrefix(ud, "#cloud-config\n# Written by docker-machine (qemu driver).\n"), ud)
+	assert.Equal(t, "DOCKER-MACHINE QEMU DRIVER", strings.TrimRight(string(img[16*2048+574:16*2048+702]), " "), "application id")
 	for _, want := range []string{
 		`hostname: "default"`,
 		`  - name: "docker"`,
@@ -175,6 +177,18 @@ func TestISOManyAndLargeFiles(t *testing.T) {
 	assert.Error(t, WriteISO(&buf, "cidata", []ISOFile{{Name: "a"}, {Name: "a"}}, time.Now()))
 }
 
+func TestSeedWithoutDriver(t *testing.T) {
+	s := testSeed()
+	s.Driver = ""
+	assert.True(t, strings.HasPrefix(string(s.UserData()), "#cloud-config\n# Written by docker-machine.\n"))
+	p := filepath.Join(t.TempDir(), "seed.iso")
+	require.NoError(t, WriteSeedISO(p, s, time.Now()))
+	img, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, "DOCKER-MACHINE", strings.TrimRight(string(img[16*2048+574:16*2048+702]), " "), "application id")
+	assert.Equal(t, s.UserData(), readISO(t, img).Files["user-data"])
+}
+
 func TestSeedRootUserAndMounts(t *testing.T) {
 	s := testSeed()
 	s.User = "root"
@@ -196,6 +210,7 @@ func TestSeedValidate(t *testing.T) {
 		"relative mount":     func(s *Seed) { s.Mounts = []SeedMount{{Tag: "share0", Path: "x"}} },
 		"mount with a comma": func(s *Seed) { s.Mounts = []SeedMount{{Tag: "share0", Path: "/a,b"}} },
 		"no instance id":     func(s *Seed) { s.InstanceID = "" },
+		"driver with space":  func(s *Seed) { s.Driver = "my driver" },
 	} {
 		s := testSeed()
 		mut(&s)

@@ -1,4 +1,10 @@
-package qemu
+// Package nocloud writes cloud-init NoCloud seeds: the meta-data and
+// user-data a VM reads at first boot (its user, SSH keys, hostname and
+// shared folders), as an ISO 9660 image labelled cidata that a VM driver
+// attaches to the machine. Stock cloud images apply it with cloud-init,
+// machine-os with its own reader (machine-os/overlay/usr/local/sbin/
+// machine-os-seed), which understands exactly the layout written here.
+package nocloud
 
 import (
 	"bytes"
@@ -17,6 +23,10 @@ const SeedVolumeID = "cidata"
 
 // Seed is the first-boot configuration handed to the guest.
 type Seed struct {
+	// Driver names the driver that writes the seed (e.g. "qemu"), in a
+	// comment of the user-data and the image's application identifier;
+	// it may be empty.
+	Driver         string
 	InstanceID     string
 	Hostname       string
 	User           string
@@ -36,11 +46,15 @@ var (
 	seedUserRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`) })
 	seedHostRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$`) })
 	seedTagRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_]{1,31}$`) })
+	seedDrvRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_-]{0,64}$`) })
 	seedValueOK = func(s string) bool { return !strings.ContainsAny(s, "\"\\\n\r\t,") }
 )
 
 // Validate rejects values the guest-side readers could misparse.
 func (s Seed) Validate() error {
+	if !seedDrvRe().MatchString(s.Driver) {
+		return fmt.Errorf("driver name %q is not valid", s.Driver)
+	}
 	if !seedUserRe().MatchString(s.User) {
 		return fmt.Errorf("SSH user %q is not a valid Linux user name", s.User)
 	}
@@ -78,7 +92,12 @@ func (s Seed) MetaData() []byte {
 func (s Seed) UserData() []byte {
 	var b bytes.Buffer
 	q := func(v string) string { return `"` + v + `"` }
-	b.WriteString("#cloud-config\n# Written by docker-machine (qemu driver).\n")
+	b.WriteString("#cloud-config\n")
+	if s.Driver != "" {
+		fmt.Fprintf(&b, "# Written by docker-machine (%s driver).\n", s.Driver)
+	} else {
+		b.WriteString("# Written by docker-machine.\n")
+	}
 	fmt.Fprintf(&b, "hostname: %s\n", q(s.Hostname))
 	b.WriteString("preserve_hostname: false\nmanage_etc_hosts: true\nssh_pwauth: false\n")
 	if s.User == "root" {
@@ -114,7 +133,7 @@ func WriteSeedISO(path string, s Seed, modTime time.Time) error {
 		return err
 	}
 	var buf bytes.Buffer
-	err := WriteISO(&buf, SeedVolumeID, []ISOFile{
+	err := writeISO(&buf, SeedVolumeID, s.application(), []ISOFile{
 		{Name: "meta-data", Data: s.MetaData()},
 		{Name: "user-data", Data: s.UserData()},
 	}, modTime)
@@ -122,4 +141,12 @@ func WriteSeedISO(path string, s Seed, modTime time.Time) error {
 		return err
 	}
 	return fsutil.WriteFileAtomic(path, buf.Bytes(), 0o600)
+}
+
+// application is the image's application identifier.
+func (s Seed) application() string {
+	if s.Driver == "" {
+		return isoApplication
+	}
+	return isoApplication + " " + strings.ToUpper(s.Driver) + " DRIVER"
 }

@@ -1,6 +1,15 @@
-package qemu
+// Package hostaddr allocates the host addresses of VMs reached through
+// forwarded ports (user-mode networking): on Linux a loopback address
+// 127.0.0.N of their own, elsewhere 127.0.0.1 with distinct ports. The
+// machines of one store never share an address: allocation runs under a
+// store-wide lock, reads the addresses the store's machines record, and
+// reserves the one it picks in the machine directory before the machine's
+// config.json records it. VM drivers that share the address space list
+// each other in Allocator.Drivers.
+package hostaddr
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,13 +37,20 @@ func (a Address) String() string {
 	return fmt.Sprintf("%s ssh=%d engine=%d", a.IP, a.SSHPort, a.EnginePort)
 }
 
-// addressLockName is the store-wide lock file that serializes allocation.
-const addressLockName = ".qemu-addresses.lock"
+// LockFile is the store-wide lock file, in the store's machines
+// directory, that serializes allocation. The names of it and of
+// ReservationFile come from the qemu driver, the first to allocate, and
+// stay what existing stores hold.
+const LockFile = ".qemu-addresses.lock"
 
-// reservationName is written into the machine directory when an address
+// ReservationFile is written into the machine directory when an address
 // is allocated, before config.json records it (the create pipeline saves
-// the driver only after Create returns).
-const reservationName = "qemu-address.json"
+// the driver only after Create returns). The driver removes it with the
+// machine.
+const ReservationFile = "qemu-address.json"
+
+// DefaultEnginePort is the engine port when Allocator.EnginePort is zero.
+const DefaultEnginePort = 2376
 
 // PortChecker reports whether ip:port can be listened on. It returns an
 // error wrapping syscall.EACCES when the port is privileged and we are not
@@ -49,8 +66,9 @@ func listenCheck(ip string, port int) error {
 	return l.Close()
 }
 
-// freePort asks the kernel for a free port on ip.
-func freePort(ip string) (int, error) {
+// FreePort asks the kernel for a free port on ip: the default of
+// Allocator.FreePort.
+func FreePort(ip string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, err
@@ -74,11 +92,16 @@ type Allocator struct {
 	// First is the host part N of the first address 127.0.0.N tried on
 	// Linux (2 when zero); the search wraps round to 2.
 	First int
+	// Drivers names the drivers whose machines' addresses (config.json)
+	// are in use; machines of other drivers are not looked at, and with
+	// none every machine's are. Reservations count whatever the driver.
+	Drivers []string
 }
 
-// NewAllocator returns an allocator with real port checks.
-func NewAllocator(storePath string) *Allocator {
-	return &Allocator{StorePath: storePath, GOOS: runtime.GOOS, Check: listenCheck, FreePort: freePort, EnginePort: 2376, First: firstLoopback(storePath)}
+// NewAllocator returns an allocator with real port checks for the
+// machines of the given drivers.
+func NewAllocator(storePath string, drivers ...string) *Allocator {
+	return &Allocator{StorePath: storePath, GOOS: runtime.GOOS, Check: listenCheck, FreePort: FreePort, EnginePort: DefaultEnginePort, First: firstLoopback(storePath), Drivers: drivers}
 }
 
 // firstLoopback is where a store's search for a loopback address starts:
@@ -102,11 +125,12 @@ func firstLoopback(storePath string) int {
 }
 
 // Allocate picks an address for machine and records it in the machine
-// directory, under the store-wide lock. The caller may keep the lock while
-// it starts the VM (Hold) so that the port checks of the next allocation
-// see the forwarded ports bound.
-func (a *Allocator) Allocate(machine string) (Address, error) {
-	unlock, err := a.Lock()
+// directory, under the store-wide lock; it waits for the lock until ctx
+// ends. A caller that starts the VM takes Lock itself and calls
+// AllocateLocked, keeping the lock until the forwarded ports are bound so
+// that the port checks of the next allocation see them.
+func (a *Allocator) Allocate(ctx context.Context, machine string) (Address, error) {
+	unlock, err := a.Lock(ctx)
 	if err != nil {
 		return Address{}, err
 	}
@@ -114,13 +138,14 @@ func (a *Allocator) Allocate(machine string) (Address, error) {
 	return a.AllocateLocked(machine)
 }
 
-// Lock takes the store-wide allocation lock.
-func (a *Allocator) Lock() (func(), error) {
+// Lock takes the store-wide allocation lock, waiting while another
+// process holds it until ctx ends, and returns its release.
+func (a *Allocator) Lock(ctx context.Context) (func(), error) {
 	dir := filepath.Join(a.StorePath, "machines")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	l, err := fsutil.LockFile(filepath.Join(dir, addressLockName))
+	l, err := fsutil.LockFileContext(ctx, filepath.Join(dir, LockFile), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +160,7 @@ func (a *Allocator) AllocateLocked(machine string) (Address, error) {
 	}
 	engine := a.EnginePort
 	if engine == 0 {
-		engine = 2376
+		engine = DefaultEnginePort
 	}
 	var addr Address
 	if a.GOOS == "linux" {
@@ -158,7 +183,7 @@ type usedSet struct {
 	ports map[int]bool // on 127.0.0.1 (non-Linux)
 }
 
-// usedAddresses scans the other machines' config.json (qemu driver only)
+// usedAddresses scans the other machines' config.json (a.Drivers' only)
 // and reservation files.
 func (a *Allocator) usedAddresses(self string) (usedSet, error) {
 	u := usedSet{ips: map[string]bool{}, ports: map[int]bool{}}
@@ -191,7 +216,7 @@ func (a *Allocator) usedAddresses(self string) (usedSet, error) {
 			continue
 		}
 		mdir := filepath.Join(dir, n)
-		if data, err := os.ReadFile(filepath.Join(mdir, reservationName)); err == nil {
+		if data, err := os.ReadFile(filepath.Join(mdir, ReservationFile)); err == nil {
 			var r Address
 			if json.Unmarshal(data, &r) == nil {
 				add(r)
@@ -209,12 +234,17 @@ func (a *Allocator) usedAddresses(self string) (usedSet, error) {
 				EnginePort int
 			}
 		}
-		if json.Unmarshal(data, &cfg) != nil || cfg.DriverName != Name {
+		if json.Unmarshal(data, &cfg) != nil || !a.counts(cfg.DriverName) {
 			continue
 		}
 		add(Address{IP: cfg.Driver.IPAddress, SSHPort: cfg.Driver.SSHPort, EnginePort: cfg.Driver.EnginePort})
 	}
 	return u, nil
+}
+
+// counts reports whether the addresses of a driver's machines are in use.
+func (a *Allocator) counts(driver string) bool {
+	return len(a.Drivers) == 0 || slices.Contains(a.Drivers, driver)
 }
 
 // pickLoopback returns the first 127.0.0.N (2 <= N <= 254, from First,
@@ -285,7 +315,7 @@ func (a *Allocator) reserve(machine string, addr Address) error {
 		return err
 	}
 	data, _ := json.Marshal(addr)
-	return fsutil.WriteFileAtomic(filepath.Join(mdir, reservationName), append(data, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(filepath.Join(mdir, ReservationFile), append(data, '\n'), 0o600)
 }
 
 // CheckFree verifies that a recorded address can be listened on again

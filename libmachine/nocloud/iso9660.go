@@ -1,4 +1,4 @@
-package qemu
+package nocloud
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 // "user-data" keep their names and modes. It is what genisoimage -rock
 // produces for the same input, minus Joliet: Linux (cloud-init and
 // machine-os mount the seed with the kernel's isofs) prefers Rock Ridge.
+// Every hypervisor attaches such an image as a CD-ROM or a disk.
 
 const isoSector = 2048
 
@@ -24,11 +25,24 @@ type ISOFile struct {
 	Data []byte
 }
 
+// isoApplication is the application identifier of the images WriteISO
+// writes.
+const isoApplication = "DOCKER-MACHINE"
+
 // WriteISO writes an ISO 9660 image with the given volume identifier
 // (e.g. "cidata") and files to w. modTime stamps the volume and records.
 func WriteISO(w io.Writer, volumeID string, files []ISOFile, modTime time.Time) error {
+	return writeISO(w, volumeID, isoApplication, files, modTime)
+}
+
+// writeISO is WriteISO with the application identifier recorded in the
+// primary volume descriptor (at most 128 bytes).
+func writeISO(w io.Writer, volumeID, application string, files []ISOFile, modTime time.Time) error {
 	if len(volumeID) > 32 {
 		return fmt.Errorf("iso9660: volume id %q is longer than 32 bytes", volumeID)
+	}
+	if len(application) > 128 {
+		return fmt.Errorf("iso9660: application id %q is longer than 128 bytes", application)
 	}
 	files = append([]ISOFile(nil), files...)
 	seen := map[string]bool{}
@@ -123,7 +137,7 @@ func WriteISO(w io.Writer, volumeID string, files []ISOFile, modTime time.Time) 
 	copy(pvd[190:318], padSpaces("", 128))
 	copy(pvd[318:446], padSpaces("", 128))
 	copy(pvd[446:574], padSpaces("DOCKER-MACHINE", 128))
-	copy(pvd[574:702], padSpaces("DOCKER-MACHINE QEMU DRIVER", 128))
+	copy(pvd[574:702], padSpaces(application, 128))
 	copy(pvd[702:813], padSpaces("", 111))
 	copy(pvd[813:830], decDate(t))
 	copy(pvd[830:847], decDate(t))

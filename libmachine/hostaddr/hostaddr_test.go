@@ -1,6 +1,7 @@
-package qemu
+package hostaddr
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -15,13 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// qemu is the driver whose machines the tests' allocators consider.
+const qemu = "qemu"
+
 // fakeAllocator never touches real sockets: every port is free unless
 // listed in busy ("ip:port" -> error).
 func fakeAllocator(store, goos string, busy map[string]error) *Allocator {
 	var mu sync.Mutex
 	next := 40000
 	return &Allocator{
-		StorePath: store, GOOS: goos, EnginePort: 2376,
+		StorePath: store, GOOS: goos, EnginePort: 2376, Drivers: []string{qemu},
 		Check: func(ip string, port int) error {
 			return busy[fmt.Sprintf("%s:%d", ip, port)]
 		},
@@ -44,22 +48,22 @@ func writeConfig(t *testing.T, store, name, driver, ip string) {
 
 func TestAllocateSkipsAddressesInUse(t *testing.T) {
 	store := t.TempDir()
-	writeConfig(t, store, "a", Name, "127.0.0.2")
-	writeConfig(t, store, "b", Name, "127.0.0.4")
+	writeConfig(t, store, "a", qemu, "127.0.0.2")
+	writeConfig(t, store, "b", qemu, "127.0.0.4")
 	// Another driver's address is no concern of ours.
 	writeConfig(t, store, "g", "generic", "127.0.0.3")
 	// Something else listens on 127.0.0.3:2376.
 	a := fakeAllocator(store, "linux", map[string]error{"127.0.0.3:2376": syscall.EADDRINUSE})
-	got, err := a.Allocate("new")
+	got, err := a.Allocate(context.Background(), "new")
 	require.NoError(t, err)
 	assert.Equal(t, Address{IP: "127.0.0.5", SSHPort: 22, EnginePort: 2376}, got)
 	// The reservation is visible before config.json records it.
-	assert.FileExists(t, filepath.Join(store, "machines", "new", reservationName))
-	got2, err := a.Allocate("newer")
+	assert.FileExists(t, filepath.Join(store, "machines", "new", ReservationFile))
+	got2, err := a.Allocate(context.Background(), "newer")
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.6", got2.IP)
 	// Reallocating for the same machine ignores its own reservation.
-	again, err := a.Allocate("new")
+	again, err := a.Allocate(context.Background(), "new")
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.5", again.IP)
 }
@@ -80,9 +84,9 @@ func TestAllocateSSHPortFallback(t *testing.T) {
 func TestAllocateMacOSPorts(t *testing.T) {
 	store := t.TempDir()
 	a := fakeAllocator(store, "darwin", nil)
-	first, err := a.Allocate("one")
+	first, err := a.Allocate(context.Background(), "one")
 	require.NoError(t, err)
-	second, err := a.Allocate("two")
+	second, err := a.Allocate(context.Background(), "two")
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1", first.IP)
 	assert.Equal(t, "127.0.0.1", second.IP)
@@ -97,7 +101,7 @@ func TestAllocateMacOSPorts(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"),
 		[]byte(`{"DriverName":"qemu","Driver":{"IPAddress":"127.0.0.1","SSHPort":40001,"EnginePort":40002}}`), 0o600))
 	b := fakeAllocator(store2, "darwin", nil)
-	got, err := b.Allocate("new")
+	got, err := b.Allocate(context.Background(), "new")
 	require.NoError(t, err)
 	assert.Equal(t, 40003, got.SSHPort)
 	assert.Equal(t, 40004, got.EnginePort)
@@ -113,7 +117,7 @@ func TestAllocateConcurrentGoroutines(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := a.Allocate(fmt.Sprintf("m%02d", i))
+			got, err := a.Allocate(context.Background(), fmt.Sprintf("m%02d", i))
 			assert.NoError(t, err)
 			ips[i] = got.IP
 		}()
@@ -129,15 +133,15 @@ func TestAllocateConcurrentGoroutines(t *testing.T) {
 
 // TestAllocateHelperProcess is the child of the two-process test.
 func TestAllocateHelperProcess(t *testing.T) {
-	store := os.Getenv("QEMU_ALLOC_HELPER_STORE")
+	store := os.Getenv("HOSTADDR_ALLOC_HELPER_STORE")
 	if store == "" {
 		t.Skip("helper for TestAllocateConcurrentProcesses")
 	}
-	prefix := os.Getenv("QEMU_ALLOC_HELPER_PREFIX")
+	prefix := os.Getenv("HOSTADDR_ALLOC_HELPER_PREFIX")
 	a := fakeAllocator(store, "linux", nil)
 	var out []string
 	for i := range 20 {
-		got, err := a.Allocate(fmt.Sprintf("%s%02d", prefix, i))
+		got, err := a.Allocate(context.Background(), fmt.Sprintf("%s%02d", prefix, i))
 		require.NoError(t, err)
 		out = append(out, got.IP)
 	}
@@ -153,7 +157,7 @@ func TestAllocateConcurrentProcesses(t *testing.T) {
 	var outs []*strings.Builder
 	for _, prefix := range []string{"p", "q"} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestAllocateHelperProcess$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "QEMU_ALLOC_HELPER_STORE="+store, "QEMU_ALLOC_HELPER_PREFIX="+prefix)
+		cmd.Env = append(os.Environ(), "HOSTADDR_ALLOC_HELPER_STORE="+store, "HOSTADDR_ALLOC_HELPER_PREFIX="+prefix)
 		var b strings.Builder
 		cmd.Stdout, cmd.Stderr = &b, &b
 		require.NoError(t, cmd.Start())
@@ -183,19 +187,19 @@ func TestAllocateRealSockets(t *testing.T) {
 	// With real port checks: an address whose engine port is taken is
 	// skipped.
 	store := t.TempDir()
-	a := NewAllocator(store)
+	a := NewAllocator(store, qemu)
 	if a.GOOS != "linux" {
 		t.Skip("loopback aliases are Linux only")
 	}
-	first, err := a.Allocate("one")
+	first, err := a.Allocate(context.Background(), "one")
 	require.NoError(t, err)
 	l, err := net.Listen("tcp", net.JoinHostPort(first.IP, "2376"))
 	if err != nil {
 		t.Skipf("cannot listen on %s:2376: %v", first.IP, err)
 	}
 	defer l.Close()
-	require.NoError(t, os.Remove(filepath.Join(store, "machines", "one", reservationName)))
-	second, err := a.Allocate("two")
+	require.NoError(t, os.Remove(filepath.Join(store, "machines", "one", ReservationFile)))
+	second, err := a.Allocate(context.Background(), "two")
 	require.NoError(t, err)
 	assert.NotEqual(t, first.IP, second.IP)
 	assert.Error(t, a.CheckFree(Address{IP: first.IP, SSHPort: second.SSHPort, EnginePort: 2376}))
@@ -206,12 +210,12 @@ func TestAllocateStartsWhereTheStoreSays(t *testing.T) {
 	store := t.TempDir()
 	a := fakeAllocator(store, "linux", nil)
 	a.First = 254
-	writeConfig(t, store, "a", Name, "127.0.0.254")
-	got, err := a.Allocate("new")
+	writeConfig(t, store, "a", qemu, "127.0.0.254")
+	got, err := a.Allocate(context.Background(), "new")
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.2", got.IP, "the search wraps round")
 	a.First = 100
-	got, err = a.Allocate("newer")
+	got, err = a.Allocate(context.Background(), "newer")
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.100", got.IP)
 
@@ -226,4 +230,42 @@ func TestAllocateStartsWhereTheStoreSays(t *testing.T) {
 		seen[n] = true
 	}
 	assert.Greater(t, len(seen), 10, "other stores start in different places")
+}
+
+// TestAllocateDrivers: the drivers named share the address space; with
+// none named every machine counts.
+func TestAllocateDrivers(t *testing.T) {
+	store := t.TempDir()
+	writeConfig(t, store, "q", qemu, "127.0.0.2")
+	writeConfig(t, store, "v", "virtualbox", "127.0.0.3")
+	writeConfig(t, store, "g", "generic", "127.0.0.4")
+	for _, tc := range []struct {
+		drivers []string
+		want    string
+	}{
+		{[]string{qemu}, "127.0.0.3"},
+		{[]string{qemu, "virtualbox"}, "127.0.0.4"},
+		{nil, "127.0.0.5"},
+	} {
+		a := fakeAllocator(store, "linux", nil)
+		a.Drivers = tc.drivers
+		got, err := a.AllocateLocked("new")
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got.IP, "drivers %v", tc.drivers)
+	}
+	assert.Equal(t, []string{qemu, "virtualbox"}, NewAllocator(store, qemu, "virtualbox").Drivers)
+}
+
+func TestLockHonoursContext(t *testing.T) {
+	store := t.TempDir()
+	a := fakeAllocator(store, "linux", nil)
+	unlock, err := a.Lock(context.Background())
+	require.NoError(t, err)
+	defer unlock()
+	// The lock is per open file: a second Lock in this process waits too.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = a.Allocate(ctx, "new")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NoFileExists(t, filepath.Join(store, "machines", "new", ReservationFile))
 }

@@ -1,0 +1,132 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/docker-machine-ng/machine/libmachine/drivers"
+	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
+	"github.com/docker-machine-ng/machine/libmachine/nocloud"
+	"github.com/docker-machine-ng/machine/libmachine/vmimage"
+)
+
+// GetCreateFlags declares the flags and their environment variables.
+func (d *Driver) GetCreateFlags() []mcnflag.Flag {
+	return []mcnflag.Flag{
+		mcnflag.StringFlag{Name: "qemu-image", Usage: "Disk image to boot: URL (downloaded once into the store's cache) or local path (qcow2 or raw; a machine-os qcow2 boots its kernel directly)", Value: DefaultImageURL(runtime.GOARCH), EnvVar: "QEMU_IMAGE"},
+		mcnflag.StringFlag{Name: "qemu-image-checksum", Usage: "SHA-256 of the image (sha256:<hex> or <hex>), verified after download", EnvVar: "QEMU_IMAGE_CHECKSUM"},
+		mcnflag.IntFlag{Name: "qemu-cpu-count", Usage: "Number of virtual CPUs", Value: DefaultCPUCount, EnvVar: "QEMU_CPU_COUNT"},
+		mcnflag.IntFlag{Name: "qemu-memory", Usage: "Memory of the VM in MB", Value: DefaultMemory, EnvVar: "QEMU_MEMORY"},
+		mcnflag.IntFlag{Name: "qemu-disk-size", Usage: "Size of the VM's disk in MB", Value: DefaultDiskSize, EnvVar: "QEMU_DISK_SIZE"},
+		mcnflag.StringFlag{Name: "qemu-accel", Usage: "Accelerator: auto, kvm, hvf or tcg (auto: KVM when it really boots a guest, HVF on macOS, else TCG)", Value: AccelAuto, EnvVar: "QEMU_ACCEL"},
+		mcnflag.StringFlag{Name: "qemu-binary", Usage: "QEMU system emulator", Value: DefaultBinary(runtime.GOARCH), EnvVar: "QEMU_BINARY"},
+		mcnflag.StringFlag{Name: "qemu-ssh-user", Usage: "User created in the VM for SSH (password-less sudo)", Value: DefaultSSHUser, EnvVar: "QEMU_SSH_USER"},
+		mcnflag.StringFlag{Name: "qemu-share-folder", Usage: "Host folder shared with the VM over 9p, as host[:guest] (guest defaults to the host path)", EnvVar: "QEMU_SHARE_FOLDER"},
+	}
+}
+
+// SetConfigFromFlags reads and validates the flags.
+func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
+	d.Image = o.String("qemu-image")
+	d.CPUCount = o.Int("qemu-cpu-count")
+	d.Memory = o.Int("qemu-memory")
+	d.DiskSize = o.Int("qemu-disk-size")
+	d.Accel = o.String("qemu-accel")
+	d.Binary = o.String("qemu-binary")
+	d.SSHUser = o.String("qemu-ssh-user")
+	d.ShareFolder = o.String("qemu-share-folder")
+	d.SetSwarmConfigFromFlags(o)
+	sum, err := vmimage.ParseChecksum(o.String("qemu-image-checksum"))
+	if err != nil {
+		return fmt.Errorf("--qemu-image-checksum: %w", err)
+	}
+	d.ImageChecksum = sum
+	if d.Image == "" {
+		d.Image = DefaultImageURL(runtime.GOARCH)
+	}
+	if d.Binary == "" {
+		d.Binary = DefaultBinary(runtime.GOARCH)
+	}
+	if d.SSHUser == "" {
+		d.SSHUser = DefaultSSHUser
+	}
+	if d.Accel == "" {
+		d.Accel = AccelAuto
+	}
+	switch d.Accel {
+	case AccelAuto, AccelKVM, AccelHVF, AccelTCG:
+	default:
+		return fmt.Errorf("--qemu-accel %q is not one of auto, kvm, hvf, tcg", d.Accel)
+	}
+	if d.CPUCount < 1 {
+		return fmt.Errorf("--qemu-cpu-count %d must be at least 1", d.CPUCount)
+	}
+	if d.Memory < 128 {
+		return fmt.Errorf("--qemu-memory %d MB is too small (at least 128)", d.Memory)
+	}
+	if d.DiskSize < 1024 {
+		return fmt.Errorf("--qemu-disk-size %d MB is too small (at least 1024)", d.DiskSize)
+	}
+	if _, _, err := d.share(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// shareTag is the 9p mount tag of --qemu-share-folder.
+const shareTag = "share0"
+
+// share parses --qemu-share-folder.
+func (d *Driver) share() (hostPath, guestPath string, err error) {
+	if d.ShareFolder == "" {
+		return "", "", nil
+	}
+	hostPath, guestPath, _ = strings.Cut(d.ShareFolder, ":")
+	if guestPath == "" {
+		guestPath = hostPath
+	}
+	if !filepath.IsAbs(hostPath) {
+		if hostPath, err = filepath.Abs(hostPath); err != nil {
+			return "", "", err
+		}
+	}
+	if !strings.HasPrefix(guestPath, "/") {
+		return "", "", fmt.Errorf("--qemu-share-folder: guest path %q must be absolute", guestPath)
+	}
+	if err := (nocloud.Seed{User: "x", Hostname: "x", InstanceID: "x", Mounts: []nocloud.SeedMount{{Tag: shareTag, Path: guestPath}}}).Validate(); err != nil {
+		return "", "", fmt.Errorf("--qemu-share-folder: %w", err)
+	}
+	return hostPath, guestPath, nil
+}
+
+// PreCreateCheck verifies the tools, the image and the socket path.
+func (d *Driver) PreCreateCheck(context.Context) error {
+	if _, err := exec.LookPath(d.Binary); err != nil {
+		return fmt.Errorf("%s not found: install QEMU (Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; macOS: brew install qemu)", d.Binary)
+	}
+	if _, err := exec.LookPath(d.qemuImg()); err != nil {
+		return errors.New("qemu-img not found: install QEMU's tools (Debian/Ubuntu: apt-get install qemu-utils)")
+	}
+	if !vmimage.IsURL(d.Image) {
+		if _, err := ResolveLocalImage(d.Image); err != nil {
+			return err
+		}
+	}
+	if sock := d.path(QMPFile); len(sock) > maxSocketPath {
+		return fmt.Errorf("the machine directory path is too long for qemu's QMP socket (%s is %d bytes, at most %d): use a shorter --storage-path or machine name", sock, len(sock), maxSocketPath)
+	}
+	if hostPath, _, err := d.share(); err != nil {
+		return err
+	} else if hostPath != "" {
+		if fi, err := os.Stat(hostPath); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--qemu-share-folder: %s is not a directory", hostPath)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker-machine-ng/machine/libmachine/engine"
+	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
+)
+
+// VMConfig returns the machine's qemu configuration.
+func (d *Driver) VMConfig() VMConfig {
+	c := VMConfig{
+		Name:            d.MachineName,
+		Arch:            runtime.GOARCH,
+		Accel:           d.AccelUsed,
+		CPUs:            d.CPUCount,
+		MemoryMB:        d.Memory,
+		Dir:             d.ResolveStorePath(""),
+		Firmware:        d.Firmware,
+		Addr:            d.address(),
+		GuestEnginePort: engine.DefaultPort,
+		Daemonize:       true,
+	}
+	if c.Accel == "" {
+		c.Accel = AccelTCG
+	}
+	c.Dir = filepath.Clean(c.Dir)
+	if d.BootMode == BootKernel {
+		c.Boot = BootFiles{Kernel: d.Kernel, Initrd: d.Initrd, Cmdline: d.KernelCmdline}
+	}
+	if host, _, _ := d.share(); host != "" {
+		c.Shares = []Share{{HostPath: host, Tag: shareTag}}
+	}
+	return c
+}
+
+// launch starts the daemonized qemu and returns once it runs.
+func (d *Driver) launch() error {
+	d.cleanRuntimeFiles()
+	args := d.VMConfig().Args()
+	log.Debugf("(%s) qemu: %s %s", d.MachineName, d.Binary, strings.Join(args, " "))
+	logf, err := os.OpenFile(d.path(LogFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "%s %s\n", d.Binary, strings.Join(args, " "))
+	// Truncate the console so boot failures show this boot only.
+	if err := os.WriteFile(d.path(ConsoleFile), nil, 0o600); err != nil {
+		return err
+	}
+	// qemu daemonizes and outlives the CLI: it must not keep descriptors
+	// the CLI inherited (a caller's pipe would never see EOF).
+	if err := procutil.CloseInheritedOnExec(); err != nil {
+		log.Debugf("(%s) qemu: %v", d.MachineName, err)
+	}
+	cmd := exec.Command(d.Binary, args...)
+	var stderr strings.Builder
+	cmd.Stdout = logf
+	cmd.Stderr = &stderr
+	// Its own session: a Ctrl-C of the CLI must not reach the VM.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Run(); err != nil {
+		fmt.Fprint(logf, stderr.String())
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("starting qemu: %s", msg)
+	}
+	fmt.Fprint(logf, stderr.String())
+	pid, err := readPID(d.path(PIDFile))
+	if err != nil || pid == 0 {
+		return fmt.Errorf("qemu started but wrote no pid file (%v)", err)
+	}
+	log.Debugf("(%s) qemu: running as pid %d", d.MachineName, pid)
+	return nil
+}
+
+// waitForSSH waits until the guest's SSH server sends its banner through
+// the forwarded port (slirp accepts connections before the guest listens,
+// so a TCP connect proves nothing), until ctx ends. It fails early when
+// qemu exits.
+func (d *Driver) waitForSSH(ctx context.Context) error {
+	log.Infof("(%s) Waiting for the VM to boot...", d.MachineName)
+	timeout := time.Duration(d.BootTimeout) * time.Second
+	if timeout <= 0 {
+		timeout = DefaultBootTimeout * time.Second
+	}
+	addr := net.JoinHostPort(d.IPAddress, strconv.Itoa(d.SSHPort))
+	deadline := time.Now().Add(timeout)
+	for {
+		if sshBanner(ctx, addr, 2*time.Second) {
+			return nil
+		}
+		if _, alive := d.pid(); !alive {
+			return fmt.Errorf("qemu exited while the VM booted; console:\n%s", d.consoleTail(20))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the VM's SSH server did not answer on %s within %s; console:\n%s", addr, timeout, d.consoleTail(20))
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("waiting for the VM to boot: %w", context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// sshBanner reports whether an SSH server answers on addr, allowing
+// timeout for the connection and as much for the banner; it gives up when
+// ctx ends.
+func sshBanner(ctx context.Context, addr string, timeout time.Duration) bool {
+	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	// After the deadline above, so that ctx's end always overrides it.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer stop()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "SSH-")
+}
+
+// consoleTail returns the last n lines of the serial console.
+func (d *Driver) consoleTail(n int) string {
+	data, err := os.ReadFile(d.path(ConsoleFile))
+	if err != nil {
+		return "(no console log)"
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

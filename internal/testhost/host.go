@@ -44,13 +44,95 @@ type Host struct {
 	Dir            string        // RunDir()/Name: overlay, console log, pid files
 	BootTime       time.Duration // process start until SSH accepted the key
 
+	// mu guards cmd, exited, st.PID and stopped: PowerOn replaces the process.
+	mu       sync.Mutex
 	cmd      *exec.Cmd
 	exited   chan struct{}
+	stopped  bool
 	console  string
 	stopOnce sync.Once
 	stopErr  error
 	st       state
 	release  func() // of the image's shared lock
+	// nspawn only: the systemd-nspawn arguments and boot timeout, for PowerOn.
+	nspawnArgs  []string
+	bootTimeout time.Duration
+}
+
+// process returns the current host process and the channel closed when it exits.
+func (h *Host) process() (*exec.Cmd, chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cmd, h.exited
+}
+
+// PowerOff shuts an nspawn host down and keeps its disk (the overlay), network namespace and
+// address, as a cloud instance keeps its volume when stopped: a clean poweroff (SIGTERM makes
+// the container's systemd shut down), or with force an immediate SIGKILL. PowerOn boots it
+// again. It returns when the host's process has exited; powering off a host that is off does
+// nothing.
+func (h *Host) PowerOff(force bool) error {
+	if h.Kind != "nspawn" {
+		return fmt.Errorf("testhost: %s: PowerOff is only supported for nspawn hosts", h.Name)
+	}
+	cmd, exited := h.process()
+	if cmd == nil || cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	if force {
+		_ = cmd.Process.Kill()
+	} else {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+	}
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	// A killed container may leave processes in its network namespace.
+	killNetnsProcs(h.Name)
+	return nil
+}
+
+// PowerOn boots a powered-off nspawn host again from the same disk and address, and waits
+// until root can log in over SSH. Powering on a running host does nothing.
+func (h *Host) PowerOn() error {
+	if h.Kind != "nspawn" || h.nspawnArgs == nil {
+		return fmt.Errorf("testhost: %s: PowerOn is only supported for nspawn hosts", h.Name)
+	}
+	h.mu.Lock()
+	stopped, exited := h.stopped, h.exited
+	h.mu.Unlock()
+	if stopped {
+		return fmt.Errorf("testhost: %s was stopped for good", h.Name)
+	}
+	select {
+	case <-exited:
+	default:
+		return nil // running
+	}
+	start, err := h.launchNspawn()
+	if err != nil {
+		return err
+	}
+	return h.waitSSH(start, h.bootTimeout, 50*time.Millisecond)
+}
+
+// Running reports whether the host's process is alive (false after PowerOff and Stop).
+func (h *Host) Running() bool {
+	_, exited := h.process()
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // Addr is IP:SSHPort.
@@ -110,18 +192,22 @@ func (h *Host) Logs() string {
 // namespace, veth, iptables rules, files. It is idempotent; t.Cleanup calls it.
 func (h *Host) Stop() error {
 	h.stopOnce.Do(func() {
+		h.mu.Lock()
+		h.stopped = true
+		cmd, exited := h.cmd, h.exited
+		h.mu.Unlock()
 		// A clean poweroff first (nspawn: SIGTERM makes the container's systemd power off, about
 		// 2 s; qemu: SIGTERM quits at once), SIGKILL after the grace period.
-		if h.cmd != nil && h.cmd.Process != nil {
+		if cmd != nil && cmd.Process != nil {
 			select {
-			case <-h.exited:
+			case <-exited:
 			default:
-				_ = h.cmd.Process.Signal(syscall.SIGTERM)
+				_ = cmd.Process.Signal(syscall.SIGTERM)
 				select {
-				case <-h.exited:
+				case <-exited:
 				case <-time.After(15 * time.Second):
-					_ = h.cmd.Process.Kill()
-					<-h.exited
+					_ = cmd.Process.Kill()
+					<-exited
 				}
 			}
 		}
@@ -237,11 +323,12 @@ func (h *Host) setKeys(tmp string, hostKeys []string) error {
 // exits, or the timeout passes.
 func (h *Host) waitSSH(start time.Time, timeout time.Duration, interval time.Duration) error {
 	deadline := start.Add(timeout)
+	cmd, exited := h.process()
 	var lastErr error
 	for {
 		select {
-		case <-h.exited:
-			return fmt.Errorf("testhost: %s (%s) exited before SSH came up: %v", h.Name, h.Kind, h.cmd.ProcessState)
+		case <-exited:
+			return fmt.Errorf("testhost: %s (%s) exited before SSH came up: %v", h.Name, h.Kind, cmd.ProcessState)
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -136,38 +136,55 @@ func startNspawn(t testing.TB, img Image, opts Options) (*Host, error) {
 
 	// Boot. Flags: see test-hosts.md §6 and pitfall 19 (no systemd as PID 1 here: no
 	// registration with machined; CAP_NET_ADMIN for docker's iptables; writable cgroups for runc).
-	console, err := os.Create(h.console)
+	h.nspawnArgs = []string{
+		"-D", merged, "-M", name, "-b",
+		"--register=no", "--keep-unit",
+		"--network-namespace-path=/run/netns/" + name,
+		"--capability=all", "--system-call-filter=@keyring bpf",
+		"--bind=" + filepath.Join(dir, "docker") + ":/var/lib/docker",
+		"--bind=/sys/fs/cgroup",
+		"--console=read-only", "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+	}
+	h.bootTimeout = opts.BootTimeout
+	if h.bootTimeout == 0 {
+		h.bootTimeout = 90 * time.Second
+	}
+	start, err := h.launchNspawn()
 	if err != nil {
 		return h, err
 	}
+	return h, h.waitSSH(start, h.bootTimeout, 50*time.Millisecond)
+}
+
+// launchNspawn starts systemd-nspawn on the host's overlay and records its pid.
+func (h *Host) launchNspawn() (time.Time, error) {
+	console, err := os.OpenFile(h.console, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return time.Time{}, err
+	}
 	defer console.Close()
-	cmd := exec.Command("systemd-nspawn",
-		"-D", merged, "-M", name, "-b",
-		"--register=no", "--keep-unit",
-		"--network-namespace-path=/run/netns/"+name,
-		"--capability=all", "--system-call-filter=@keyring bpf",
-		"--bind="+filepath.Join(dir, "docker")+":/var/lib/docker",
-		"--bind=/sys/fs/cgroup",
-		"--console=read-only", "--resolv-conf=off", "--timezone=off", "--link-journal=no",
-	)
+	cmd := exec.Command("systemd-nspawn", h.nspawnArgs...)
 	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_API_VFS_WRITABLE=1")
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return h, fmt.Errorf("testhost: systemd-nspawn: %w", err)
+		return start, fmt.Errorf("testhost: systemd-nspawn: %w", err)
 	}
-	h.cmd = cmd
-	go func() { _ = cmd.Wait(); close(h.exited) }()
+	exited := make(chan struct{})
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return start, fmt.Errorf("testhost: %s was stopped while booting", h.Name)
+	}
+	h.cmd, h.exited = cmd, exited
 	h.st.PID = cmd.Process.Pid
-	if err := writeState(dir, h.st); err != nil {
-		return h, err
-	}
-	timeout := opts.BootTimeout
-	if timeout == 0 {
-		timeout = 90 * time.Second
-	}
-	return h, h.waitSSH(start, timeout, 50*time.Millisecond)
+	st := h.st
+	h.mu.Unlock()
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return start, writeState(h.Dir, st)
 }
 
 // hostSlice is a top-level slice unit of the host's own: "-" would nest

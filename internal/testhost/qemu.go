@@ -151,9 +151,11 @@ func startQEMU(t testing.TB, img Image, opts Options) (*Host, error) {
 	if err := cmd.Start(); err != nil {
 		return h, fmt.Errorf("testhost: qemu-system-x86_64: %w", err)
 	}
+	h.mu.Lock()
 	h.cmd = cmd
-	go func() { _ = cmd.Wait(); close(h.exited) }()
 	h.st.PID = cmd.Process.Pid
+	h.mu.Unlock()
+	go func() { _ = cmd.Wait(); close(h.exited) }()
 	if err := writeState(dir, h.st); err != nil {
 		return h, err
 	}

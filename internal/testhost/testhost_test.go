@@ -286,3 +286,30 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestNspawnPowerCycle: PowerOff keeps the host's disk and address, PowerOn boots it again
+// (as a cloud instance's stop and start), a forced power-off too, and Stop still removes
+// everything.
+func TestNspawnPowerCycle(t *testing.T) {
+	skipUnless(t, Available())
+	h := StartNspawn(t, Options{Flavour: Plain, NoEgress: true})
+	_, err := h.Run("echo kept > /root/marker")
+	must(t, err)
+	for _, force := range []bool{false, true} {
+		must(t, h.PowerOff(force))
+		check(t, !h.Running(), "force=%v: the host still runs after PowerOff", force)
+		_, err = h.Run("true")
+		check(t, err != nil, "force=%v: ssh worked on a powered-off host", force)
+		must(t, h.PowerOff(force)) // already off: nothing to do
+		ip := h.IP
+		must(t, h.PowerOn())
+		check(t, h.Running() && h.IP == ip, "force=%v: after PowerOn running=%v ip=%s (was %s)", force, h.Running(), h.IP, ip)
+		out, err := h.Run("cat /root/marker")
+		must(t, err)
+		check(t, out == "kept\n", "force=%v: the disk was not kept: %q", force, out)
+	}
+	must(t, h.PowerOn()) // running: nothing to do
+	must(t, h.Stop())
+	check(t, h.PowerOn() != nil, "PowerOn after Stop must fail")
+	assertGone(t, h.Name)
+}

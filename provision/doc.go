@@ -13,6 +13,15 @@
 // upload are never an argument of a local or remote process. sudo is
 // never installed.
 //
+// # Stages
+//
+// Run performs an operation as a fixed list of named stages, the
+// session's (check host, connect, detect os) and then the operation's
+// (runner.go: sessionStages, operations; Stages lists them). A failed
+// stage is a *StageError: its text is the one users have always seen
+// ("Error running provisioning: ..."), its Stage names the stage
+// ("provision: install docker").
+//
 // # Round trips
 //
 // An operation is a handful of commands:

@@ -392,3 +392,47 @@ func (e *testEnv) run(op Op) (*Result, error) {
 func (e *testEnv) infoLines() []string {
 	return strings.Split(strings.TrimSpace(e.info.String()), "\n")
 }
+
+// debianWithDocker is the test-host situation: Debian 12 with docker.io
+// installed but docker.service and docker.socket disabled.
+func debianWithDocker(t *testing.T) *testEnv {
+	e := newEnv(t, fixture(t, "debian-12"))
+	e.fake.dockerd = "/usr/sbin/dockerd"
+	e.fake.docker = "/usr/bin/docker"
+	e.fake.active = "inactive"
+	e.fake.enabled = "disabled"
+	return e
+}
+
+// provisionedDebian is debianWithDocker, provisioned once.
+func provisionedDebian(t *testing.T) *testEnv {
+	e := debianWithDocker(t)
+	_, err := e.run(OpProvision)
+	require.NoError(t, err)
+	return e
+}
+
+// commanderFunc is a Commander given the command line and the script
+// read from stdin.
+type commanderFunc func(cmd, script string) (string, error)
+
+func (f commanderFunc) OutputStdin(cmd string, stdin io.Reader) (string, error) {
+	b, err := io.ReadAll(stdin)
+	if err != nil {
+		return "", err
+	}
+	return f(cmd, string(b))
+}
+
+// afterProbe answers the probe from the fake host and every later
+// command with next.
+func (e *testEnv) afterProbe(next commanderFunc) {
+	e.runner.Connect = func(context.Context, *host.Host) (Commander, io.Closer, error) {
+		return commanderFunc(func(cmd, script string) (string, error) {
+			if strings.Contains(script, "@@os-release") {
+				return e.fake.run(cmd, script)
+			}
+			return next(cmd, script)
+		}), nil, nil
+	}
+}

@@ -84,9 +84,6 @@ func (c daemonConfig) flagArgs() []string {
 	return a
 }
 
-// validateEngine rejects options that cannot be rendered safely.
-func validateEngine(e engine.Options) error { return e.Validate() }
-
 // systemdArg escapes one ExecStart word: '%' (specifiers) and '$'
 // (variable substitution) are doubled; words with other special
 // characters are double-quoted with C escapes, which systemd undoes.

@@ -351,11 +351,12 @@ export "BACKSLASH=C:\\dir"
 }
 
 func TestValidateEngine(t *testing.T) {
-	require.NoError(t, validateEngine(richEngine()))
-	require.EqualError(t, validateEngine(engine.Options{Env: []string{"NOEQUALS"}}), `invalid --engine-env "NOEQUALS": want NAME=value`)
-	require.EqualError(t, validateEngine(engine.Options{Env: []string{"1X=y"}}), `invalid --engine-env "1X=y": want NAME=value`)
-	require.EqualError(t, validateEngine(engine.Options{ArbitraryFlags: []string{"--"}}), `invalid --engine-opt "--"`)
-	require.ErrorContains(t, validateEngine(engine.Options{Labels: []string{"a\nb"}}), "line breaks")
+	rich := richEngine()
+	require.NoError(t, rich.Validate())
+	require.EqualError(t, (&engine.Options{Env: []string{"NOEQUALS"}}).Validate(), `invalid --engine-env "NOEQUALS": want NAME=value`)
+	require.EqualError(t, (&engine.Options{Env: []string{"1X=y"}}).Validate(), `invalid --engine-env "1X=y": want NAME=value`)
+	require.EqualError(t, (&engine.Options{ArbitraryFlags: []string{"--"}}).Validate(), `invalid --engine-opt "--"`)
+	require.ErrorContains(t, (&engine.Options{Labels: []string{"a\nb"}}).Validate(), "line breaks")
 }
 
 // TestScriptsAreValidShell runs `sh -n` (dash) and `bash -n` over every

@@ -99,9 +99,9 @@ func serveProcess(factory Factory, token string, stdout, stderr io.Writer) int {
 	return s.serve(l)
 }
 
-// driverServer serves one driver. Driver calls run one at a time, each with a
-// context derived from the server's, which ends when the client closes
-// the plugin or its heartbeats stop.
+// driverServer serves one driver. Driver calls run one at a time, each
+// with a context derived from the server's, which ends when the client
+// closes the plugin or its heartbeats stop.
 type driverServer struct {
 	factory Factory
 

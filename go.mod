@@ -3,6 +3,7 @@ module github.com/docker-machine-ng/machine
 go 1.26.8
 
 require (
+	github.com/bugsnag/bugsnag-go/v2 v2.5.1
 	github.com/stretchr/testify v1.12.1
 	github.com/urfave/cli/v3 v3.14.0
 	golang.org/x/crypto v0.59.0
@@ -10,4 +11,10 @@ require (
 	golang.org/x/term v0.48.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require (
+	github.com/bugsnag/panicwrap v1.3.4 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/kardianos/osext v0.0.0-20190222173326-2bc1f35cddc0 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)

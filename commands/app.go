@@ -52,6 +52,8 @@ type session struct {
 	// helpers shared by many commands (runAction) that get no context of
 	// their own from the command line library.
 	ctx context.Context
+	// crash is the failure to report (commands/crashreport.go).
+	crash crashState
 }
 
 // Run executes the CLI and returns the process exit code.
@@ -61,6 +63,7 @@ func Run(ctx context.Context, e Env) int {
 		e.Getenv = os.Getenv
 	}
 	r := &session{Env: e, appName: filepath.Base(e.Args[0])}
+	defer r.recoverPanic()
 	log.SetOutput(e.Stdout, e.Stderr)
 	debug, err := debugRequested(e.Args, e.Getenv("MACHINE_DEBUG"))
 	if err != nil {
@@ -80,6 +83,9 @@ func Run(ctx context.Context, e Env) int {
 			fmt.Fprintln(e.Stderr, msg)
 		}
 	}
+	// After the message (clients read the first line of stderr); the
+	// exit code is err's whatever the report does.
+	r.reportFailure(ctx, err)
 	return exitCode(err)
 }
 
@@ -140,6 +146,9 @@ func (r *session) app() *cli.Command {
 			&cli.StringFlag{Name: "bugsnag-api-token", Usage: "BugSnag API token for crash reporting", Sources: cli.EnvVars("MACHINE_BUGSNAG_API_TOKEN")},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
+			if panicHook != nil {
+				panicHook("before")
+			}
 			r.root = cmd
 			r.api = libmachine.New(cmd.String("storage-path"))
 			r.configureAPI(cmd)

@@ -102,6 +102,10 @@ func (r *session) runAction(cmd *cli.Command, save bool, action hostAction) erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer r.recoverPanic()
+			if panicHook != nil {
+				panicHook("action")
+			}
 			errs[i] = r.act(h, save, action)
 		}()
 	}

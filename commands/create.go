@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/docker-machine-ng/machine/crashreport"
 	"github.com/docker-machine-ng/machine/libmachine"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/engine"
@@ -267,6 +268,7 @@ func (r *session) createMachine(ctx context.Context, cmd *cli.Command, driverNam
 	h := r.api.NewHost(d, ao, eo, so)
 	err = r.api.Create(ctx, h, libmachine.CreateOptions{KeepOnFailure: cmd.Bool("keep-on-failure"), StateTimeout: r.sshTimeout})
 	if err != nil {
+		r.noteFailure(crashreport.Failure{Command: "create", Driver: driverName, Err: err, Secrets: createSecrets(cmd, dflags)})
 		return err
 	}
 	log.Infof("To see how to connect your Docker Client to the Docker Engine running on this virtual machine, run: %s env %s", r.Args[0], name)

@@ -243,10 +243,15 @@ func (r *session) upgradeCommand() *cli.Command {
 				if err := drivers.MustBeRunning(r.ctx, h.Driver); err != nil {
 					log.Infof("Starting machine so machine can be upgraded...")
 					if err := r.start(ctx, h); err != nil {
+						r.noteUpgradeFailure(h, "start", err)
 						return err
 					}
 				}
-				return r.runner.Upgrade(ctx, h)
+				if err := r.runner.Upgrade(ctx, h); err != nil {
+					r.noteUpgradeFailure(h, "", err)
+					return err
+				}
+				return nil
 			})
 		},
 	}

@@ -1,8 +1,17 @@
 // Package mcnflag declares the create flags a driver offers, independent of
 // the CLI library that renders them.
+//
+// A flag whose value is a secret (a password, an API token) is marked by
+// its Secret field or recognised by its name (IsSecret): crash reports
+// mask its value wherever it appears.
 package mcnflag
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/docker-machine-ng/machine/libmachine/redact"
+)
 
 // Flag is one create flag of a driver. Names carry the driver prefix
 // (for example "generic-ip-address").
@@ -19,6 +28,11 @@ type StringFlag struct {
 	Usage  string
 	EnvVar string
 	Value  string
+	// Secret marks a value that must never be shown or reported, for a
+	// flag whose name IsSecretName does not recognise. The field is new
+	// to the plugin protocol's flag type: the original's clients and
+	// plugins ignore it, and flags from them read as not marked.
+	Secret bool
 }
 
 // StringSliceFlag is a repeatable flag.
@@ -27,6 +41,8 @@ type StringSliceFlag struct {
 	Usage  string
 	EnvVar string
 	Value  []string
+	// Secret: as StringFlag's.
+	Secret bool
 }
 
 // IntFlag is a flag taking an integer.
@@ -62,3 +78,38 @@ func (f BoolFlag) String() string          { return f.Name }
 func (f BoolFlag) Default() any            { return false }
 func (f BoolFlag) EnvName() string         { return f.EnvVar }
 func (f BoolFlag) HelpText() string        { return f.Usage }
+
+// secretNames are flags of known drivers whose values are secrets but
+// whose names IsSecretName's rules do not recognise.
+var secretNames = map[string]bool{
+	"linode-root-pass":    true,
+	"ovh-application-key": true,
+	"ovh-consumer-key":    true,
+}
+
+// IsSecretName reports whether a flag of this name holds a secret: the
+// names redact.SecretKey recognises (…-password, …-token, …-secret…,
+// …-api-key, …-access-key, …-private-key, …-credential…, but not the
+// names of files and paths such as …-private-key-file or …-ssh-key-path),
+// names ending in -pass, and a few known flags of other drivers
+// (secretNames).
+func IsSecretName(name string) bool {
+	name = strings.TrimLeft(name, "-")
+	return redact.SecretKey(name) || strings.HasSuffix(name, "-pass") || secretNames[name]
+}
+
+// IsSecret reports whether f's value is a secret: marked as one, or
+// named like one.
+func IsSecret(f Flag) bool {
+	switch fl := f.(type) {
+	case StringFlag:
+		if fl.Secret {
+			return true
+		}
+	case StringSliceFlag:
+		if fl.Secret {
+			return true
+		}
+	}
+	return IsSecretName(f.String())
+}

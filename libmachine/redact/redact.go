@@ -20,10 +20,21 @@
 //   - Authorization header values (`Authorization: Bearer …`).
 //
 // Masking is idempotent: a masked text is returned unchanged.
+//
+// Two additions serve crash reports, which must not carry a secret that
+// has no recognisable shape: SecretKey tells whether a key, flag or
+// variable name names a secret (by the same rules as the `key=value`
+// masking), and a Masker masks given secret values (a password passed
+// on the command line, a token from the environment) wherever they
+// appear, before applying String.
 package redact
 
 import (
+	"encoding/json"
+	"net/url"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -127,17 +138,91 @@ var rules = sync.OnceValue(func() []rule {
 // keep tells values that cannot be secrets: keys naming a file, a path
 // or a name, and booleans (`-o PasswordAuthentication=no`).
 func keep(key, value string) bool {
-	k := strings.ToLower(strings.TrimRight(key, "=:\" \t"))
-	for _, suffix := range []string{"path", "file", "dir", "name", "type", "authentication"} {
-		if strings.HasSuffix(k, suffix) {
-			return true
-		}
+	if keepKey(key) {
+		return true
 	}
 	switch strings.ToLower(strings.Trim(value, `"'`)) {
 	case "", "yes", "no", "true", "false", "none", "null", Mask:
 		return true
 	}
 	return false
+}
+
+// keepKey tells keys whose values are not secrets although the key has a
+// secret word in it: names of a file, a path, a directory, a name or a
+// type (`token_file`, `ssh-key-path`, `PasswordAuthentication`).
+func keepKey(key string) bool {
+	k := strings.ToLower(strings.TrimRight(key, "=:\" \t"))
+	for _, suffix := range []string{"path", "file", "dir", "name", "type", "authentication"} {
+		if strings.HasSuffix(k, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+var secretKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)` + secretKey) })
+
+// SecretKey reports whether name (a flag, a JSON key, an environment
+// variable) names a secret by the rules String applies to `key=value`:
+// it contains password, passwd, passphrase, secret, token, api key,
+// access key, private key, credential or signature, and does not name a
+// file, path, directory, name or type. So "digitalocean-access-token",
+// "AWS_SECRET_ACCESS_KEY" and "ClientSecret" are secret keys,
+// "openstack-private-key-file" and "token_path" are not.
+func SecretKey(name string) bool {
+	return secretKeyRE().MatchString(name) && !keepKey(name)
+}
+
+// MinValueLen is the length below which a Masker ignores a value: masking
+// every occurrence of two or three characters would mask half a text.
+// Values that short are still masked where a rule recognises them (after
+// `password=`, as the value of a `--…-token` flag).
+const MinValueLen = 4
+
+// Masker masks the secrets String finds and, before that, every
+// occurrence of a given secret value: as written, quoted as Go or JSON
+// quotes it, and URL-encoded. The zero value masks what String masks.
+type Masker struct {
+	r *strings.Replacer
+}
+
+// NewMasker returns a Masker for the given secret values; empty values
+// and values shorter than MinValueLen are ignored.
+func NewMasker(values ...string) *Masker {
+	seen := map[string]bool{}
+	var forms []string
+	for _, v := range values {
+		if len(v) < MinValueLen {
+			continue
+		}
+		q := strconv.Quote(v)
+		j, _ := json.Marshal(v)
+		for _, f := range []string{v, q[1 : len(q)-1], string(j[1 : len(j)-1]), url.QueryEscape(v), url.PathEscape(v)} {
+			if !seen[f] {
+				seen[f] = true
+				forms = append(forms, f)
+			}
+		}
+	}
+	if len(forms) == 0 {
+		return &Masker{}
+	}
+	// Longest first: a value that contains another is masked whole.
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	pairs := make([]string, 0, 2*len(forms))
+	for _, f := range forms {
+		pairs = append(pairs, f, Mask)
+	}
+	return &Masker{r: strings.NewReplacer(pairs...)}
+}
+
+// String masks the Masker's values in s, then what String masks.
+func (m *Masker) String(s string) string {
+	if m != nil && m.r != nil {
+		s = m.r.Replace(s)
+	}
+	return String(s)
 }
 
 // String returns s with every secret it recognises replaced by Mask (see

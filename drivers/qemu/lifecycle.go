@@ -65,7 +65,7 @@ func (d *Driver) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = alloc.CheckFree(d.address())
+	err = alloc.CheckFree(ctx, d.address())
 	if err == nil {
 		log.Infof("(%s) Starting QEMU VM...", d.MachineName)
 		err = d.launch()

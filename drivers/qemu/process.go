@@ -50,23 +50,73 @@ func processAlive(pid int, pidFile string) bool {
 	if err != nil {
 		return false
 	}
-	// pid (comm) S ...: the state follows the last ')'.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		if st := stat[i+2]; st == 'Z' || st == 'X' {
-			return false
-		}
+	// pid (comm) S ppid pgrp session tty tpgid flags ...: the fields
+	// follow the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 7 {
+		return false
+	}
+	if st := fields[0]; st == "Z" || st == "X" {
+		// The state is the main thread's. A killed qemu's main thread
+		// can be a zombie while its other threads still exit, holding
+		// the process's descriptors (the forwarded ports): it is gone
+		// when no other thread is left.
+		return otherThreads(pid)
+	}
+	flags, _ := strconv.ParseUint(fields[6], 10, 64)
+	if flags&pfKthread != 0 {
+		return false // a recycled pid: kernel threads never run qemu
+	}
+	if flags&pfExiting != 0 {
+		// Exiting but not yet a zombie: its memory (and command line)
+		// may be gone while its sockets are still open, so it is not
+		// gone yet; waiting for the zombie state means its forwarded
+		// ports are free.
+		return true
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
 		return false
 	}
-	// An empty command line is a process whose memory is already gone:
-	// it is exiting (a kernel thread never runs qemu either).
 	if len(cmdline) == 0 {
-		return false
+		// Its memory is released, which happens only as it exits
+		// (PF_EXITING was just set): not gone yet.
+		return true
 	}
 	return pidFile == "" || bytes.Contains(cmdline, []byte(pidFile))
 }
+
+// otherThreads reports whether a process whose main thread has exited
+// still has other threads.
+func otherThreads(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		if t.Name() == strconv.Itoa(pid) {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X' {
+			return true
+		}
+	}
+	return false
+}
+
+// Task flags of /proc/PID/stat (include/linux/sched.h).
+const (
+	pfExiting = 0x00000004
+	pfKthread = 0x00200000
+)
 
 // waitGone polls until the process is gone (true), or the timeout passes
 // or ctx ends (false).

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -77,4 +79,30 @@ func HangingListener(t testing.TB) string {
 		}
 	})
 	return l.Addr().String()
+}
+
+// ProcessesMentioning lists the processes (as "PID: command line") whose
+// command line contains s: a VM or helper left running for a machine
+// whose directory it names.
+func ProcessesMentioning(t testing.TB, s string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatalf("listing processes: %v", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		cmdline := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+		if strings.Contains(cmdline, s) {
+			out = append(out, e.Name()+": "+cmdline)
+		}
+	}
+	return out
 }

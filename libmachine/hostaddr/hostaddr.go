@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
 )
@@ -318,11 +319,37 @@ func (a *Allocator) reserve(machine string, addr Address) error {
 	return fsutil.WriteFileAtomic(filepath.Join(mdir, ReservationFile), append(data, '\n'), 0o600)
 }
 
+// FreeGrace is how long CheckFree waits for a port that is in use to be
+// released: the machine's previous VM may have exited a moment ago, and
+// the kernel releases its sockets as the last of its threads exits.
+const FreeGrace = 2 * time.Second
+
 // CheckFree verifies that a recorded address can be listened on again
-// (before start), naming what is in the way.
-func (a *Allocator) CheckFree(addr Address) error {
+// (before start), naming what is in the way. A port in use is checked
+// again for up to FreeGrace, or until ctx ends.
+func (a *Allocator) CheckFree(ctx context.Context, addr Address) error {
 	for _, p := range []int{addr.SSHPort, addr.EnginePort} {
-		if err := a.Check(addr.IP, p); err != nil {
+		err := a.Check(addr.IP, p)
+		if err != nil && errors.Is(err, syscall.EADDRINUSE) {
+			deadline := time.NewTimer(FreeGrace)
+			tick := time.NewTicker(50 * time.Millisecond)
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					break wait
+				case <-deadline.C:
+					break wait
+				case <-tick.C:
+					if err = a.Check(addr.IP, p); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+						break wait
+					}
+				}
+			}
+			deadline.Stop()
+			tick.Stop()
+		}
+		if err != nil {
 			return fmt.Errorf("the machine's address %s:%d is in use by another process: %w", addr.IP, p, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -202,8 +203,8 @@ func TestAllocateRealSockets(t *testing.T) {
 	second, err := a.Allocate(context.Background(), "two")
 	require.NoError(t, err)
 	assert.NotEqual(t, first.IP, second.IP)
-	assert.Error(t, a.CheckFree(Address{IP: first.IP, SSHPort: second.SSHPort, EnginePort: 2376}))
-	assert.NoError(t, a.CheckFree(second))
+	assert.Error(t, a.CheckFree(context.Background(), Address{IP: first.IP, SSHPort: second.SSHPort, EnginePort: 2376}))
+	assert.NoError(t, a.CheckFree(context.Background(), second))
 }
 
 func TestAllocateStartsWhereTheStoreSays(t *testing.T) {
@@ -268,4 +269,44 @@ func TestLockHonoursContext(t *testing.T) {
 	_, err = a.Allocate(ctx, "new")
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NoFileExists(t, filepath.Join(store, "machines", "new", ReservationFile))
+}
+
+// A port released shortly after the check starts (a VM whose last thread
+// is still exiting) passes; one that stays taken fails after the grace,
+// or at once when the context ends.
+func TestCheckFreeWaitsForARelease(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	a := NewAllocator(t.TempDir())
+	addr := Address{IP: "127.0.0.1", SSHPort: port, EnginePort: port}
+	released := make(chan struct{})
+	checking := make(chan struct{})
+	a.Check = func(ip string, p int) error {
+		select {
+		case <-checking:
+		default:
+			close(checking)
+		}
+		return listenCheck(ip, p)
+	}
+	go func() {
+		<-checking
+		l.Close()
+		close(released)
+	}()
+	require.NoError(t, a.CheckFree(context.Background(), addr))
+	<-released
+
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l2.Close()
+	taken := Address{IP: "127.0.0.1", SSHPort: l2.Addr().(*net.TCPAddr).Port}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	err = NewAllocator(t.TempDir()).CheckFree(ctx, taken)
+	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	assert.Contains(t, err.Error(), "is in use by another process")
+	assert.Less(t, time.Since(start), FreeGrace, "a cancelled context does not wait")
 }

@@ -329,6 +329,12 @@ func TestServeProtocol(t *testing.T) {
 	if !bytes.Equal(raw, again) {
 		t.Errorf("round trip\n got %s\nwant %s", again, raw)
 	}
+	// rancher-machine's name for SetConfigRaw.
+	s.ok("LoadConfigFromJSON", raw, nil)
+	s.ok("GetConfigRaw", struct{}{}, &again)
+	if !bytes.Equal(raw, again) {
+		t.Errorf("LoadConfigFromJSON\n got %s\nwant %s", again, raw)
+	}
 	if err := s.call("SetConfigRaw", []byte(`{"MachineName":`), nil); err == nil || !strings.Contains(err.Error(), "unexpected end of JSON input") {
 		t.Errorf("bad JSON: %v", err)
 	}

@@ -423,10 +423,8 @@ func TestOursUnderOriginalClient(t *testing.T) {
 		t.Fatalf("plugin processes %v", plugins)
 	}
 
-	// The driver's Stop and Kill return once the VM's main thread is
-	// gone; its other threads may still hold the forwarded ports for a
-	// moment, so the test waits for the whole process before it starts
-	// the VM again on the same address.
+	// Stop and Kill end the VM: its whole process (every thread) is
+	// gone, with its forwarded ports.
 	vm := func() int {
 		t.Helper()
 		vms := processesOf(t, "", mdir)

@@ -156,15 +156,14 @@ func openPlugin(name, machineName, storePath string) (*plugin.Driver, error) {
 
 // Load returns the named driver configured from its stored JSON. A
 // driver that is not compiled in runs as a plugin when its binary is on
-// PATH. Otherwise, or when the plugin fails to start, a placeholder keeps
-// the JSON verbatim, so the machine still lists, inspects and removes
-// with -f.
+// PATH, started when first used (plugin.Lazy: reading the record starts
+// nothing). Otherwise a placeholder keeps the JSON verbatim, so the
+// machine still lists, inspects and removes with -f.
 func Load(name, machineName, storePath string, raw []byte) (drivers.Driver, error) {
 	f, ok := compiledIn(name)
 	if !ok {
-		missing := &Missing{Name: name, Machine: machineName, Raw: append(json.RawMessage(nil), raw...)}
 		if _, err := plugin.Lookup(name); err != nil {
-			return missing, nil
+			return &Missing{Name: name, Machine: machineName, Raw: append(json.RawMessage(nil), raw...)}, nil
 		}
 		if len(raw) == 0 {
 			var err error
@@ -172,12 +171,7 @@ func Load(name, machineName, storePath string, raw []byte) (drivers.Driver, erro
 				return nil, err
 			}
 		}
-		d, err := plugin.Open(name, machineName, raw)
-		if err != nil {
-			missing.Err = err
-			return missing, nil
-		}
-		return d, nil
+		return plugin.NewLazy(name, machineName, raw), nil
 	}
 	d := f(machineName, storePath)
 	if len(raw) > 0 {
@@ -194,15 +188,9 @@ type Missing struct {
 	Name    string
 	Machine string
 	Raw     json.RawMessage
-	// Err, when set, is why the driver's plugin binary, which is on PATH,
-	// could not be started; every operation fails with it.
-	Err error
 }
 
 func (m *Missing) err() error {
-	if m.Err != nil {
-		return m.Err
-	}
 	return &NotFoundError{Name: m.Name, Stored: true}
 }
 

@@ -1,7 +1,7 @@
 // Command docker-machine-driver-qemu is the qemu driver as a plugin
 // binary of the original Docker Machine's protocol: put it on PATH and
 // the original docker-machine, rancher-machine or GitLab's fork create
-// qemu machines with `-d qemu` (docs/plugins-ours.md). It is started by
+// qemu machines with `-d qemu` (docs/drivers.md, "Our drivers as plugin binaries"). It is started by
 // those clients, not by hand.
 package main
 

@@ -44,6 +44,9 @@ func (r *session) noteFailure(f crashreport.Failure) {
 	defer r.crash.mu.Unlock()
 	if r.crash.failure == nil {
 		f.Secrets = append(f.Secrets, r.globalSecrets()...)
+		// The stack of the command that failed, not of the report.
+		f.Stack = make([]uintptr, 64)
+		f.Stack = f.Stack[:runtime.Callers(2, f.Stack)]
 		r.crash.failure = &f
 	}
 }

@@ -63,7 +63,7 @@ func build(ctx context.Context, s Settings, f Failure, m *redact.Masker) report 
 	}
 	hist := s.History
 	if hist == nil {
-		hist = log.History
+		hist = log.MaskedHistory
 	}
 	r.meta = map[string]map[string]any{
 		"app": {
@@ -84,25 +84,29 @@ func build(ctx context.Context, s Settings, f Failure, m *redact.Masker) report 
 			"stage":   Stage(f.Err),
 		},
 		"history": {
-			"trace": m.String(tail(hist(), maxHistory)),
+			// Masked whole, then cut: a PEM block spans lines (a
+			// plugin's output arrives line by line, other lines
+			// between them), and a cut inside one would leave its
+			// body without the BEGIN line that shows what it is.
+			"trace": tail(hist(m.String), maxHistory),
 		},
 	}
 	return r
 }
 
-// tail joins the newest lines that fit in max bytes, saying how many
-// older ones were left out.
-func tail(lines []string, max int) string {
-	n, start := 0, len(lines)
-	for start > 0 && n+len(lines[start-1])+1 <= max {
-		start--
-		n += len(lines[start]) + 1
+// tail keeps the newest lines of s that fit in max bytes, saying how
+// many older ones were left out.
+func tail(s string, max int) string {
+	if len(s) <= max {
+		return s
 	}
-	out := strings.Join(lines[start:], "\n")
-	if start > 0 {
-		out = fmt.Sprintf("(%d earlier lines left out)\n", start) + out
+	cut := len(s) - max
+	i := strings.IndexByte(s[cut:], '\n')
+	if i < 0 {
+		return fmt.Sprintf("(%d lines left out)", strings.Count(s, "\n")+1)
 	}
-	return out
+	cut += i + 1
+	return fmt.Sprintf("(%d earlier lines left out)\n", strings.Count(s[:cut], "\n")) + s[cut:]
 }
 
 // osVersion is the OS release: os-release's PRETTY_NAME on Linux,

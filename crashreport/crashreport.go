@@ -72,8 +72,9 @@ type Settings struct {
 	Environ func() []string
 	// Stderr gets the one line saying a report was sent.
 	Stderr io.Writer
-	// History returns the command's log lines; nil means log.History.
-	History func() []string
+	// History returns the command's log, masked as a whole by mask;
+	// nil means log.MaskedHistory.
+	History func(mask func(string) string) string
 }
 
 // Failure is what a report is about: a failed operation or a panic.

@@ -46,7 +46,9 @@ func settings(t *testing.T, endpoint string, stderr *bytes.Buffer) Settings {
 		},
 		Environ: func() []string { return nil },
 		Stderr:  stderr,
-		History: func() []string { return []string{"step: driver-create", "timing: driver-create 1ms failed: boom"} },
+		History: func(mask func(string) string) string {
+			return mask("step: driver-create\ntiming: driver-create 1ms failed: boom")
+		},
 	}
 }
 
@@ -249,8 +251,9 @@ func TestSendCancelled(t *testing.T) {
 }
 
 func TestTail(t *testing.T) {
-	lines := []string{"aaaa", "bbbb", "cccc"}
-	assert.Equal(t, "aaaa\nbbbb\ncccc", tail(lines, 100))
-	assert.Equal(t, "(1 earlier lines left out)\nbbbb\ncccc", tail(lines, 10))
-	assert.Equal(t, "(3 earlier lines left out)\n", tail(lines, 2))
+	s := "aaaa\nbbbb\ncccc"
+	assert.Equal(t, s, tail(s, 100))
+	assert.Equal(t, "(1 earlier lines left out)\nbbbb\ncccc", tail(s, 10))
+	assert.Equal(t, "(2 earlier lines left out)\ncccc", tail(s, 8))
+	assert.Equal(t, "(3 lines left out)", tail(s, 2))
 }

@@ -51,6 +51,18 @@ func History() []string {
 	return out
 }
 
+// MaskedHistory returns every line logged so far as one text (lines
+// joined by newlines), masked as a whole by mask: a secret that spans
+// lines (a PEM block a plugin printed line by line) is then seen whole,
+// which masking each line apart cannot do. mask is e.g. the String of a
+// redact.Masker.
+func MaskedHistory(mask func(string) string) string {
+	mu.Lock()
+	text := strings.Join(history, "\n")
+	mu.Unlock()
+	return mask(text)
+}
+
 // emit records a line and prints it when show says so. The history
 // keeps every line (History masks them on the way out, for crash
 // reports); debug lines are printed masked. Info, Warn and Error lines

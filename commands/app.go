@@ -83,8 +83,11 @@ func Run(ctx context.Context, e Env) int {
 			fmt.Fprintln(e.Stderr, msg)
 		}
 	}
-	// After the message (clients read the first line of stderr); the
-	// exit code is err's whatever the report does.
+	// After the message (clients read the first line of stderr), and
+	// after the plugins ended (their last lines belong to the history,
+	// and none lingers while the report is sent); the exit code is
+	// err's whatever the report does.
+	plugin.CloseAll()
 	r.reportFailure(ctx, err)
 	return exitCode(err)
 }

@@ -120,7 +120,7 @@ func (s Settings) Decision() (key, endpoint string, err error) {
 		key = BuiltinAPIKey
 	}
 	if key == "" {
-		return "", "", errors.New("no API key: this build has none built in, and --bugsnag-api-token is not set")
+		return "", "", errors.New("no API key: none is built in, and no token was given (--bugsnag-api-token, MACHINE_BUGSNAG_API_TOKEN)")
 	}
 	if !validKey(key) {
 		return "", "", errors.New("the API token is not a Bugsnag API key (32 hexadecimal digits)")

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,8 @@ var (
 	dmTest string
 	// pluginDir holds docker-machine-driver-crashy: this test binary.
 	pluginDir string
+	// workDir holds the binaries; removed after the tests.
+	workDir string
 )
 
 func TestMain(m *testing.M) {
@@ -59,6 +62,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	workDir = dir
 	if dm, err = testbin.Build(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -267,3 +271,34 @@ func lastLine(s string) string {
 	s = strings.TrimSuffix(s, "\n")
 	return s[strings.LastIndexByte(s, '\n')+1:]
 }
+
+// runUntil starts the production binary, sends it sig once event
+// fires, and returns the run.
+func (s *store) runUntil(event <-chan struct{}, sig os.Signal, args ...string) result {
+	s.t.Helper()
+	cmd := exec.Command(dm, args...)
+	cmd.Env = s.environ(nil)
+	cmd.Dir = s.home
+	var stdout bytes.Buffer
+	stderr := &stamped{}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	require.NoError(s.t, cmd.Start())
+	select {
+	case <-event:
+	case <-time.After(time.Minute): // a bound on a hang, not a wait
+		cmd.Process.Kill()
+		cmd.Wait()
+		s.t.Fatalf("the command never got there:\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.buf.String())
+	}
+	require.NoError(s.t, cmd.Process.Signal(sig))
+	err := cmd.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(s.t, err)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.buf.String(), code: code, errorAt: stderr.at, exitAt: time.Now()}
+}
+
+func itoaPort(p int) string { return strconv.Itoa(p) }

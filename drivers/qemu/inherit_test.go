@@ -136,7 +136,7 @@ func TestFakeQemuKeepsInheritedDescriptors(t *testing.T) {
 	pid := vmPID(t, d.ResolveStorePath(""))
 	require.NotZero(t, pid, "the VM process runs after the starting command exited")
 	t.Cleanup(func() { d.Kill(context.Background()) })
-	assert.True(t, sshBanner(context.Background(), fmt.Sprintf("127.0.0.1:%d", d.SSHPort), 5*time.Second), "the fake guest answers SSH")
+	assert.True(t, sshBanner(context.Background(), fmt.Sprintf("127.0.0.1:%d", d.SSHPort), 5*time.Second, 5*time.Second), "the fake guest answers SSH")
 	assert.True(t, holdsPipe(t, pid, w), "the VM process holds the inherited pipe")
 	require.NoError(t, d.Kill(context.Background()))
 	w.Close()

@@ -102,7 +102,12 @@ func (d *Driver) waitForSSH(ctx context.Context) error {
 	addr := net.JoinHostPort(d.IPAddress, strconv.Itoa(d.SSHPort))
 	deadline := time.Now().Add(timeout)
 	for {
-		if sshBanner(ctx, addr, 2*time.Second) {
+		// A long wait for the banner costs nothing while the guest does
+		// not listen yet (slirp closes the connection at once), and under
+		// a loaded TCG guest sshd may take many seconds to send it:
+		// giving up early would leave unauthenticated connections behind
+		// until sshd's MaxStartups drops new ones.
+		if sshBanner(ctx, addr, 2*time.Second, min(bannerTimeout, max(time.Until(deadline), time.Second))) {
 			return nil
 		}
 		if _, alive := d.pid(); !alive {
@@ -121,16 +126,19 @@ func (d *Driver) waitForSSH(ctx context.Context) error {
 	}
 }
 
+// bannerTimeout bounds the wait for the SSH banner on one connection.
+const bannerTimeout = 30 * time.Second
+
 // sshBanner reports whether an SSH server answers on addr, allowing
-// timeout for the connection and as much for the banner; it gives up when
-// ctx ends.
-func sshBanner(ctx context.Context, addr string, timeout time.Duration) bool {
-	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
+// dialTimeout for the connection and bannerWait for the banner; it gives
+// up when ctx ends.
+func sshBanner(ctx context.Context, addr string, dialTimeout, bannerWait time.Duration) bool {
+	c, err := (&net.Dialer{Timeout: dialTimeout}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
+	_ = c.SetDeadline(time.Now().Add(bannerWait))
 	// After the deadline above, so that ctx's end always overrides it.
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	defer stop()

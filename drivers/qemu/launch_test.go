@@ -22,14 +22,14 @@ func TestSSHBanner(t *testing.T) {
 			c.Close()
 		}
 	}()
-	assert.True(t, sshBanner(context.Background(), l.Addr().String(), time.Minute))
+	assert.True(t, sshBanner(context.Background(), l.Addr().String(), time.Minute, time.Minute))
 
 	// slirp accepts before the guest listens, and then says nothing: the
 	// end of ctx ends the wait for the banner.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
-	assert.False(t, sshBanner(ctx, testutil.HangingListener(t), time.Minute))
+	assert.False(t, sshBanner(ctx, testutil.HangingListener(t), time.Minute, time.Minute))
 	assert.Less(t, time.Since(t0), time.Minute)
 }
 

@@ -355,7 +355,11 @@ func sshBanner(addr string) error {
 		return err
 	}
 	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	// A long read costs nothing while the guest does not listen (qemu's
+	// slirp then closes the connection at once); a short one, under a
+	// loaded TCG guest, leaves unauthenticated connections behind until
+	// sshd's MaxStartups refuses new ones.
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	buf := make([]byte, 4)
 	if _, err := io.ReadFull(c, buf); err != nil {
 		return fmt.Errorf("reading SSH banner from %s: %w", addr, err)

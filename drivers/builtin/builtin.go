@@ -4,6 +4,7 @@
 package builtin
 
 import (
+	_ "github.com/docker-machine-ng/machine/drivers/amazonec2"
 	_ "github.com/docker-machine-ng/machine/drivers/digitalocean"
 	_ "github.com/docker-machine-ng/machine/drivers/generic"
 	_ "github.com/docker-machine-ng/machine/drivers/none"

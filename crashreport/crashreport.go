@@ -104,6 +104,11 @@ type Failure struct {
 	Args []string
 }
 
+// ErrNoKey is Decision's answer when there is no API key: no token was
+// given and none is built in (a build from source). Send says nothing
+// then, not even with -D: reporting is simply not set up.
+var ErrNoKey = errors.New("no API key: none is built in, and no token was given (--bugsnag-api-token, MACHINE_BUGSNAG_API_TOKEN)")
+
 // Decision tells whether a report may be sent: the API key and the
 // endpoint, or why not.
 func (s Settings) Decision() (key, endpoint string, err error) {
@@ -120,7 +125,7 @@ func (s Settings) Decision() (key, endpoint string, err error) {
 		key = BuiltinAPIKey
 	}
 	if key == "" {
-		return "", "", errors.New("no API key: none is built in, and no token was given (--bugsnag-api-token, MACHINE_BUGSNAG_API_TOKEN)")
+		return "", "", ErrNoKey
 	}
 	if !validKey(key) {
 		return "", "", errors.New("the API token is not a Bugsnag API key (32 hexadecimal digits)")
@@ -164,7 +169,9 @@ func Send(ctx context.Context, s Settings, f Failure) bool {
 	}
 	key, endpoint, err := s.Decision()
 	if err != nil {
-		log.Debugf("crash report: not sent: %v", err)
+		if err != ErrNoKey {
+			log.Debugf("crash report: not sent: %v", err)
+		}
 		return false
 	}
 	m := newMasker(s, f, key)

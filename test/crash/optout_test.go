@@ -93,15 +93,18 @@ func TestFlagTokenReplacesEnvironment(t *testing.T) {
 	assert.Equal(t, other, rep.Header.Get("Bugsnag-Api-Key"))
 }
 
-// Without a token, a build without a built-in key sends nothing (builds
-// from source have none, docs/changes.md); a token that is not a Bugsnag
-// key is not used.
+// Without a token, a build without a built-in key sends nothing and
+// says nothing, also with -D: its traces are what they were before
+// reports existed (builds from source have no key, docs/changes.md). A
+// token that is not a Bugsnag key is not used.
 func TestNoReportWithoutKey(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	r := s.runEnv(map[string]string{"MACHINE_BUGSNAG_API_TOKEN": ""}, append([]string{"-D"}, failingCreate...)...)
-	require.Equal(t, 1, r.code, "%s", r)
-	s.noReport(r, "no API key: none is built in, and no token was given (--bugsnag-api-token, MACHINE_BUGSNAG_API_TOKEN)")
+	r := s.runEnv(map[string]string{"MACHINE_BUGSNAG_API_TOKEN": ""}, append([]string{"-D"}, quickFailure...)...)
+	require.Equal(t, 3, r.code, "%s", r)
+	s.noReport(r, "")
+	assert.NotContains(t, r.stderr, "crash report", "%s", r)
+	assert.Regexp(t, `\nError with pre-create check: [^\n]*\n$`, r.stderr, "the error is the last line")
 	r = s.runEnv(map[string]string{"MACHINE_BUGSNAG_API_TOKEN": "ghp_" + strings.Repeat("x", 36)}, append([]string{"-D"}, failingCreate...)...)
 	require.Equal(t, 1, r.code, "%s", r)
 	s.noReport(r, "the API token is not a Bugsnag API key")

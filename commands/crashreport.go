@@ -157,7 +157,11 @@ func (r *session) recoverPanic() {
 	}
 	pcs := make([]uintptr, 64)
 	pcs = pcs[:runtime.Callers(2, pcs)]
-	r.sendReport(context.Background(), crashreport.Failure{Command: commandName(r.Args), Panic: p, Stack: pcs, Secrets: r.globalSecrets()})
+	ctx := r.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	r.sendReport(ctx, crashreport.Failure{Command: commandName(r.Args), Panic: p, Stack: pcs, Secrets: r.globalSecrets()})
 	panic(p)
 }
 

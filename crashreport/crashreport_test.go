@@ -29,6 +29,16 @@ func trust(t *testing.T, ca *bugsnagtest.CA) {
 	t.Cleanup(func() { rootCAs = old })
 }
 
+// endpoint starts a fake endpoint that Send trusts and returns settings
+// for it, printing to stderr.
+func endpoint(t *testing.T, stderr *bytes.Buffer) (*bugsnagtest.Server, Settings) {
+	t.Helper()
+	ca := bugsnagtest.NewCA(t, "bugsnag test CA")
+	trust(t, ca)
+	srv := bugsnagtest.Start(t, ca)
+	return srv, settings(t, srv.URL, stderr)
+}
+
 // settings sends to endpoint with testKey from a fresh store.
 func settings(t *testing.T, endpoint string, stderr *bytes.Buffer) Settings {
 	t.Helper()
@@ -133,11 +143,8 @@ func TestDecision(t *testing.T) {
 // TestSend: one event with what docs/crash-reporting.md lists, and the
 // line that says it was sent.
 func TestSend(t *testing.T) {
-	ca := bugsnagtest.NewCA(t, "bugsnag test CA")
-	trust(t, ca)
-	srv := bugsnagtest.Start(t, ca)
 	var stderr bytes.Buffer
-	s := settings(t, srv.URL, &stderr)
+	srv, s := endpoint(t, &stderr)
 	f := Failure{
 		Command: "create",
 		Driver:  "generic",
@@ -180,11 +187,8 @@ func TestSend(t *testing.T) {
 
 // TestSendOptedOut: nothing reaches the server, nothing is printed.
 func TestSendOptedOut(t *testing.T) {
-	ca := bugsnagtest.NewCA(t, "bugsnag test CA")
-	trust(t, ca)
-	srv := bugsnagtest.Start(t, ca)
 	var stderr bytes.Buffer
-	s := settings(t, srv.URL, &stderr)
+	srv, s := endpoint(t, &stderr)
 	require.NoError(t, os.WriteFile(filepath.Join(s.StorePath, OptOutFile), []byte("anything"), 0o600))
 	assert.False(t, Send(context.Background(), s, Failure{Command: "create", Err: errors.New("x")}))
 	s = settings(t, srv.URL, &stderr)

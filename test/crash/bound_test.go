@@ -21,7 +21,7 @@ const exitBound = 3 * time.Second
 // exit status 3) in a built-in driver: between its error message and the
 // end of the process there is only the report (a plugin driver's
 // process would be closed there too).
-var quickFailure = []string{"create", "-d", "qemu", "--qemu-binary", "/nonexistent/qemu-system-x86_64", "--qemu-image", "/nonexistent.qcow2", "q"}
+var quickFailure = qemuCreate("/nonexistent/qemu-system-x86_64", "/nonexistent.qcow2")
 
 // Whatever the endpoint does, a failed create exits with its own code
 // and message less than 3 s after printing its error, and says nothing

@@ -45,16 +45,30 @@ func qemuSystem() string {
 	return "qemu-system-x86_64"
 }
 
+// qemuCreate creates the qemu machine q with emulator and image.
+func qemuCreate(emulator, image string) []string {
+	return []string{"create", "-d", "qemu", "--qemu-binary", emulator, "--qemu-image", image, "--qemu-accel", "tcg", "q"}
+}
+
+// linkFakeQemu links the fake qemu into dir under each name and returns
+// the first link.
+func linkFakeQemu(t *testing.T, dir string, names ...string) string {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, n := range names {
+		require.NoError(t, os.Symlink(fakeQemu(t), filepath.Join(dir, n)))
+	}
+	return filepath.Join(dir, names[0])
+}
+
 // A qemu create whose image does not exist fails its pre-create check:
 // exit status 3 as without reporting, and a report of that step.
 func TestReportFailedCreateQemuPreCreate(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	dir := t.TempDir()
-	emulator := filepath.Join(dir, qemuSystem())
-	require.NoError(t, os.Symlink(fakeQemu(t), emulator))
-	require.NoError(t, os.Symlink(fakeQemu(t), filepath.Join(dir, "qemu-img")))
-	r := s.run("create", "-d", "qemu", "--qemu-binary", emulator, "--qemu-image", filepath.Join(dir, "missing.qcow2"), "--qemu-accel", "tcg", "q")
+	emulator := linkFakeQemu(t, dir, qemuSystem(), "qemu-img")
+	r := s.run(qemuCreate(emulator, filepath.Join(dir, "missing.qcow2"))...)
 	require.Equal(t, 3, r.code, "%s", r)
 	require.True(t, strings.HasPrefix(r.stderr, "Error with pre-create check: "), "%s", r)
 	s.checkFailureReport(r, s.oneReport(r), "create", "qemu", "create: pre-create-check", "pre-create-check")
@@ -67,11 +81,8 @@ func TestReportFailedCreateQemuDisk(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	dir := t.TempDir()
-	emulator := filepath.Join(dir, qemuSystem())
-	require.NoError(t, os.Symlink(fakeQemu(t), emulator))
-	fakeImg := filepath.Join(dir, "real", "qemu-img")
-	require.NoError(t, os.MkdirAll(filepath.Dir(fakeImg), 0o755))
-	require.NoError(t, os.Symlink(fakeQemu(t), fakeImg))
+	emulator := linkFakeQemu(t, dir, qemuSystem())
+	fakeImg := linkFakeQemu(t, filepath.Join(dir, "real"), "qemu-img")
 	// qemu-img: the fake's info, and a create that fails.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "qemu-img"), []byte(`#!/bin/sh
 if [ "$1" = create ]; then
@@ -82,7 +93,7 @@ exec `+fakeImg+` "$@"
 `), 0o755))
 	image := filepath.Join(dir, "base.qcow2")
 	require.NoError(t, os.WriteFile(image, []byte("fake image\n"), 0o600))
-	r := s.run("create", "-d", "qemu", "--qemu-binary", emulator, "--qemu-image", image, "--qemu-accel", "tcg", "q")
+	r := s.run(qemuCreate(emulator, image)...)
 	require.Equal(t, 1, r.code, "%s", r)
 	require.True(t, strings.HasPrefix(r.stderr, "Error creating machine: Error in driver during machine creation: qemu-img create: "), "%s", r)
 	assert.Contains(t, r.stderr, "No space left on device", "%s", r)

@@ -5,19 +5,18 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/docker-machine-ng/machine/crashreport/bugsnagtest"
 )
 
 // seeded are secrets of every kind a report must not carry, with known
@@ -145,21 +144,15 @@ func merge(ms ...map[string]string) map[string]string {
 
 func itoa(i int) string { return string(rune('a'+i/26)) + string(rune('a'+i%26)) }
 
-// testPEM returns a new certificate and RSA private key in PEM.
+// testPEM returns a certificate (a test CA's) and a new RSA private key
+// in PEM.
 func testPEM(t *testing.T) (certPEM, keyPEM string) {
 	t.Helper()
+	cert, err := os.ReadFile(bugsnagtest.NewCA(t, "crashy instance").File)
+	require.NoError(t, err)
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7),
-		Subject:      pkix.Name{CommonName: "crashy instance"},
-		NotBefore:    time.Now(),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	return string(cert), string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
 }
 
 // pemBody returns the base64 lines of a PEM text.

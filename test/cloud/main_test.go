@@ -47,7 +47,7 @@ func kit(t *testing.T) *fakecloud.Kit { return &fakecloud.Kit{Logf: t.Logf} }
 
 // serve runs a fake cloud's handler on a loopback port until the test ends;
 // closeFn destroys its machines afterwards.
-func serve(t *testing.T, h interface {
+func serve(t testing.TB, h interface {
 	ServeHTTP(w http.ResponseWriter, r *http.Request)
 }, closeFn func()) string {
 	t.Helper()
@@ -61,12 +61,12 @@ func serve(t *testing.T, h interface {
 
 // store is a temporary machine store with its own HOME.
 type store struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	env  []string
 }
 
-func newStore(t *testing.T, env ...string) *store {
+func newStore(t testing.TB, env ...string) *store {
 	t.Helper()
 	dir := t.TempDir()
 	s := &store{t: t, path: filepath.Join(dir, "store")}
@@ -146,7 +146,7 @@ func (s *store) machines() []string {
 
 // settle waits for the fleet's transitions (terminations run in the
 // background) and returns what the cloud still has.
-func settle(t *testing.T, f *fakecloud.Fleet, leaks func() []string) []string {
+func settle(t testing.TB, f *fakecloud.Fleet, leaks func() []string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -14,7 +14,7 @@ build:
 # original docker-machine and its forks (docs/plugins-ours.md):
 # bin/docker-machine-driver-NAME from ./cmd/docker-machine-driver-NAME for
 # each NAME in PLUGINS. A driver is added by its name here (and its main).
-PLUGINS := qemu
+PLUGINS := qemu virtualbox
 
 plugins: $(PLUGINS:%=plugin-%)
 

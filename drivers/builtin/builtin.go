@@ -9,4 +9,5 @@ import (
 	_ "github.com/docker-machine-ng/machine/drivers/generic"
 	_ "github.com/docker-machine-ng/machine/drivers/none"
 	_ "github.com/docker-machine-ng/machine/drivers/qemu"
+	_ "github.com/docker-machine-ng/machine/drivers/virtualbox"
 )

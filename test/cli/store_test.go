@@ -47,7 +47,7 @@ func (m *machine) installOriginal(addr string) []string {
 }
 
 // A store written by the original (config versions 0 to 3, and a
-// virtualbox machine this build has no driver for) works, and read-only
+// virtualbox machine on a host without VirtualBox) works, and read-only
 // commands leave every byte of it as it was.
 func TestOriginalStore(t *testing.T) {
 	t.Parallel()
@@ -66,7 +66,7 @@ func TestOriginalStore(t *testing.T) {
 	for i, n := range []string{"old0", "old1", "old2", "old3"} {
 		assert.Regexp(t, `^`+n+` +- +none +Running +`+d.url+` +v27\.1\.0 +$`, rows[i+1])
 	}
-	assert.Regexp(t, `^vbox +- +virtualbox +Error +Driver "virtualbox" not found`, rows[5])
+	assert.Regexp(t, `^vbox +- +virtualbox +Error +VBoxManage not found\. Make sure VirtualBox is installed and VBoxManage is in the path$`, rows[5])
 	assert.Equal(t, "old0\nold1\nold2\nold3\nvbox\n", m.ok("ls", "-q").stdout)
 	assert.Equal(t, "old0\nold1\nold2\nold3\n", m.ok("ls", "-q", "--filter", "driver=none").stdout)
 	assert.Equal(t, "old1\n", m.ok("ls", "-q", "--filter", "label=env=prod").stdout)
@@ -120,7 +120,7 @@ func TestOriginalStore(t *testing.T) {
 		assert.Equal(t, "https://get.docker.com", h.HostOptions.EngineOptions.InstallURL, n)
 	}
 	assert.Equal(t, "vbox 1024 41235\n", m.ok("inspect", "-f", "{{.Name}} {{.Driver.Memory}} {{.Driver.SSHPort}}", "vbox").stdout)
-	assert.Contains(t, m.fails("url", "vbox"), `Driver "virtualbox" not found`)
+	assert.Contains(t, m.fails("url", "vbox"), `VBoxManage not found`)
 	assert.ElementsMatch(t, []string{"127.0.0.1", "127.0.0.1"}, lines(m.ok("ip", "old0", "old3").stdout))
 
 	r := m.runWith(opts{env: map[string]string{"DOCKER_HOST": d.url}}, "active")
@@ -132,16 +132,16 @@ func TestOriginalStore(t *testing.T) {
 		assert.False(t, strings.HasSuffix(p, ".bak"), p)
 	}
 
-	// The virtualbox machine cannot be removed without -f (its driver is
+	// The virtualbox machine cannot be removed without -f (VirtualBox is
 	// missing), and is removed with it; the others are unaffected.
 	_, line, hints := m.failsHinting(opts{}, "rm", "-y", "vbox")
-	assert.Equal(t, `Error removing host "vbox": Driver "virtualbox" not found. Do you have the plugin binary accessible in your PATH?`, line)
+	assert.Equal(t, `Error removing host "vbox": VBoxManage not found. Make sure VirtualBox is installed and VBoxManage is in the path`, line)
 	assert.Equal(t, "Use 'docker-machine rm -f vbox' to remove the local configuration anyway.", hints)
 	assert.DirExists(t, m.machineDir("vbox"))
 	r = m.run("rm", "-f", "vbox")
 	assert.Equal(t, 0, r.code, r)
 	assert.Contains(t, r.stdout, "Successfully removed vbox\n")
-	assert.Contains(t, r.stderr, "the driver is not installed, so whatever it made remotely was not touched", "rm -f says the remote machine was left alone")
+	assert.Contains(t, r.stderr, "VBoxManage not found. Make sure VirtualBox is installed and VBoxManage is in the path (local configuration removed)", "rm -f says why the VM was left alone")
 	assert.NoDirExists(t, m.machineDir("vbox"))
 	assert.Equal(t, "old0\nold1\nold2\nold3\n", m.ok("ls", "-q").stdout)
 

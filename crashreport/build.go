@@ -51,11 +51,14 @@ func build(ctx context.Context, s Settings, f Failure, m *redact.Masker) report 
 		unhandled: f.Panic != nil,
 		stack:     f.Stack,
 	}
+	if f.Panic == nil {
+		r.grouping = r.class
+	}
 	if f.Driver != "" {
 		r.context += " (" + f.Driver + ")"
-	}
-	if f.Panic == nil {
-		r.grouping = r.class + " | " + f.Driver
+		if r.grouping != "" {
+			r.grouping += " | " + f.Driver
+		}
 	}
 	shell := ""
 	if s.Getenv != nil {

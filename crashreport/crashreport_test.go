@@ -261,3 +261,37 @@ func TestTail(t *testing.T) {
 	assert.Equal(t, "(2 earlier lines left out)\ncccc", tail(s, 8))
 	assert.Equal(t, "(3 lines left out)", tail(s, 2))
 }
+
+// TestMaskedEverywhere: the values of secret flags and environment
+// variables are masked in the message, the history and the shell, and
+// the API key is only in its field.
+func TestMaskedEverywhere(t *testing.T) {
+	var stderr bytes.Buffer
+	srv, s := endpoint(t, &stderr)
+	s.Environ = func() []string { return []string{"OS_PASSWORD=env-secret-1"} }
+	s.History = func(mask func(string) string) string {
+		return mask("flag-secret-1 env-secret-1 arg-secret-1 " + testKey + "\n-----BEGIN RSA PRIVATE KEY-----\n(m) MIIEow\n(m) qzqzqz\n-----END RSA PRIVATE KEY-----")
+	}
+	get := s.Getenv
+	s.Getenv = func(k string) string {
+		if k == "SHELL" {
+			return "/home/flag-secret-1/bin/zsh"
+		}
+		return get(k)
+	}
+	require.True(t, Send(context.Background(), s, Failure{
+		Command: "create",
+		Err:     errors.New("failed with flag-secret-1, env-secret-1 and arg-secret-1"),
+		Secrets: []string{"flag-secret-1"},
+		Args:    []string{"dm", "create", "--x-password", "arg-secret-1", "m"},
+	}))
+	body := string(srv.Requests()[0].Body)
+	for _, v := range []string{"flag-secret-1", "env-secret-1", "arg-secret-1", "MIIEow", "qzqzqz"} {
+		assert.NotContains(t, body, v)
+	}
+	assert.Equal(t, 1, strings.Count(body, testKey), "only as apiKey")
+	e := srv.Requests()[0].Payload.Events[0]
+	assert.Equal(t, "failed with <redacted>, <redacted> and <redacted>", e.Exceptions[0].Message)
+	assert.Equal(t, "/home/<redacted>/bin/zsh", e.Meta("device", "shell"))
+	assert.Equal(t, "<redacted> <redacted> <redacted> <redacted>\n-----BEGIN RSA PRIVATE KEY-----<redacted>-----END RSA PRIVATE KEY-----", e.Meta("history", "trace"))
+}

@@ -21,7 +21,10 @@ import (
 // not even trust that.
 func deliver(ctx context.Context, key, endpoint string, r report, m *redact.Masker) error {
 	n := bugsnag.New(bugsnag.Configuration{
-		APIKey:       key,
+		APIKey: key,
+		// Sessions too, or bugsnag-go warns, through the logger it has
+		// before this one replaces it (stdout); no session is ever
+		// sent (AutoCaptureSessions off, no StartSession).
 		Endpoints:    bugsnag.Endpoints{Notify: endpoint, Sessions: endpoint},
 		ReleaseStage: runtime.GOOS + " (" + runtime.GOARCH + ")",
 		AppType:      "cli",

@@ -29,7 +29,9 @@ func argSecrets(args []string) []string {
 			i++
 			value = args[i]
 		}
-		out = append(out, value)
+		if value != "" {
+			out = append(out, value)
+		}
 	}
 	return out
 }

@@ -41,15 +41,16 @@ var (
 	// dmTest is built with the crashtest tag (the test-only panic hook,
 	// MACHINE_CRASHTEST_PANIC) and builtinKey.
 	dmTest string
-	// pluginDir holds docker-machine-driver-crashy: this test binary.
+	// pluginDir holds docker-machine-driver-crashy and -crashyssh: this
+	// test binary.
 	pluginDir string
 	// workDir holds the binaries; removed after the tests.
 	workDir string
 )
 
 func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == "docker-machine-driver-"+crashyName {
-		serveCrashy()
+	if name, ok := strings.CutPrefix(filepath.Base(os.Args[0]), "docker-machine-driver-"); ok {
+		serveCrashy(name)
 		return
 	}
 	os.Exit(run(m))
@@ -76,8 +77,10 @@ func run(m *testing.M) int {
 	if err == nil {
 		err = os.Mkdir(pluginDir, 0o755)
 	}
-	if err == nil {
-		err = os.Symlink(self, filepath.Join(pluginDir, "docker-machine-driver-"+crashyName))
+	for _, name := range []string{crashyName, crashySSHName} {
+		if err == nil {
+			err = os.Symlink(self, filepath.Join(pluginDir, "docker-machine-driver-"+name))
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -6,11 +6,13 @@ import (
 	"os"
 	"strings"
 
+	"github.com/docker-machine-ng/machine/drivers/generic"
 	"github.com/docker-machine-ng/machine/drivers/none"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/drivers/plugin"
 	"github.com/docker-machine-ng/machine/libmachine/log"
 	"github.com/docker-machine-ng/machine/libmachine/mcnflag"
+	"github.com/docker-machine-ng/machine/libmachine/state"
 )
 
 // crashyName is the third-party style driver the test binary serves when
@@ -31,10 +33,41 @@ type crashy struct {
 	UserData    string
 }
 
-func serveCrashy() {
+// crashySSHName is a second driver of the test binary: generic's, with
+// an API token that it logs whenever it is asked for the machine's
+// state, as a cloud driver might log its API calls. An upgrade of its
+// machine has no flags: the token comes from config.json only.
+const crashySSHName = "crashyssh"
+
+type crashySSH struct {
+	*generic.Driver
+	APIToken string
+}
+
+// serveCrashy serves the driver the binary's name asks for.
+func serveCrashy(name string) {
 	plugin.Serve(func(machine, store string) drivers.Driver {
+		if name == crashySSHName {
+			return &crashySSH{Driver: generic.New(machine, store)}
+		}
 		return &crashy{Driver: none.New(machine, store)}
 	})
+}
+
+func (d *crashySSH) DriverName() string { return crashySSHName }
+
+func (d *crashySSH) GetCreateFlags() []mcnflag.Flag {
+	return append(d.Driver.GetCreateFlags(), mcnflag.StringFlag{Name: "crashyssh-api-token", Usage: "API token"})
+}
+
+func (d *crashySSH) SetConfigFromFlags(o drivers.Options) error {
+	d.APIToken = o.String("crashyssh-api-token")
+	return d.Driver.SetConfigFromFlags(o)
+}
+
+func (d *crashySSH) GetState(ctx context.Context) (state.State, error) {
+	log.Debugf("crashyssh: GET /machines/%s/state with token %s", d.MachineName, d.APIToken)
+	return d.Driver.GetState(ctx)
 }
 
 func (d *crashy) DriverName() string { return crashyName }

@@ -25,6 +25,7 @@ func (s *store) checkFailureReport(r result, rep bugsnagtest.Request, command, d
 	t := s.t
 	assert.Equal(t, s.sentLine(), lastLine(r.stderr)+"\n", "the report line comes last\n%s", r)
 	assert.Equal(t, 1, strings.Count(r.stderr, "crash report"), "one line about the report\n%s", r)
+	assert.NotContains(t, strings.ToLower(r.stdout), "bugsnag", "nothing of the report on stdout\n%s", r)
 	assert.Equal(t, testKey, rep.Payload.APIKey)
 	assert.Equal(t, testKey, rep.Header.Get("Bugsnag-Api-Key"))
 	assert.Equal(t, "application/json", rep.Header.Get("Content-Type"))

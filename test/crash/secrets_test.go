@@ -165,3 +165,34 @@ func pemBody(p string) []string {
 	}
 	return out
 }
+
+// An upgrade knows no flags: the secrets of the machine's driver come
+// from its config.json (keys named like secrets), and are masked where
+// the driver logs them. The machine is a plugin driver's on a real sshd
+// whose fake guest has no Docker, kept after its create failed.
+func TestReportMasksDriverConfigSecrets(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	token := "cfg-token-58e1c0d2"
+	guest := startFakeGuest(t)
+	guest[1] = crashySSHName // -d crashyssh
+	s.env["MACHINE_BUGSNAG_API_TOKEN"] = "no-report"
+	r := s.run(append(append([]string{"create"}, guest...), "--crashyssh-api-token", token, "--engine-install-method", "none", "--keep-on-failure", "g")...)
+	require.Equal(t, 1, r.code, "%s", r)
+	cfg, err := os.ReadFile(filepath.Join(s.root, "machines", "g", "config.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(cfg), `"APIToken": "`+token+`"`, "the token is in config.json")
+
+	// Control: the upgrade's own output shows the token.
+	r = s.run("-D", "upgrade", "g")
+	require.Equal(t, 1, r.code, "%s", r)
+	require.Contains(t, r.stderr, "with token "+token, "%s", r)
+
+	s.env["MACHINE_BUGSNAG_API_TOKEN"] = testKey
+	r = s.run("upgrade", "g")
+	require.Equal(t, 1, r.code, "%s", r)
+	rep := s.oneReport(r)
+	e := s.checkFailureReport(r, rep, "upgrade", crashySSHName, "upgrade: check upgrade", "")
+	assert.NotContains(t, string(rep.Body), token, "%s", pretty(rep.Body))
+	assert.Contains(t, e.Meta("history", "trace"), "crashyssh: GET /machines/g/state with token <redacted>")
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/docker-machine-ng/machine/libmachine/b2d"
 	"github.com/docker-machine-ng/machine/libmachine/cert"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/host"
@@ -32,6 +33,8 @@ func requireSSH(h *host.Host, what string) error {
 // flags are known.
 func (r *session) configureAPI(cmd *cli.Command) {
 	r.api.NativeSSH = cmd.Bool("native-ssh")
+	// boot2docker's releases API (virtualbox); never logged.
+	b2d.SetAPIToken(cmd.String("github-api-token"))
 	r.sshTimeout = cmd.Duration("ssh-timeout")
 	r.runner = &provision.Runner{Connect: r.connect, StoreRoot: r.api.Store.Root}
 	r.api.Provisioner = r.runner

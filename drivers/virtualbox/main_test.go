@@ -59,12 +59,17 @@ func newMachine(t *testing.T, machine string, opts drivers.Options) (*Driver, st
 	store := drivertest.Store(t)
 	require.NoError(t, os.MkdirAll(filepath.Join(store, "machines", machine), 0o700))
 	d := New(machine, store)
+	require.NoError(t, d.SetConfigFromFlags(merged(d, opts)))
+	return d, store
+}
+
+// merged is the flags' defaults with opts over them.
+func merged(d *Driver, opts drivers.Options) drivers.Options {
 	o := drivertest.Defaults(d.GetCreateFlags())
 	for k, v := range opts {
 		o[k] = v
 	}
-	require.NoError(t, d.SetConfigFromFlags(o))
-	return d, store
+	return o
 }
 
 // b2dOptions create a boot2docker machine from a local fake ISO with a

@@ -30,9 +30,11 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/vmimage"
 )
 
+// DefaultReleasesURL is the releases API of boot2docker (tests point it
+// at a fake).
+var DefaultReleasesURL = "https://api.github.com/repos/boot2docker/boot2docker/releases"
+
 const (
-	// DefaultReleasesURL is the releases API of boot2docker.
-	DefaultReleasesURL = "https://api.github.com/repos/boot2docker/boot2docker/releases"
 	// ISOFilename is the ISO's name in the cache and machine directories.
 	ISOFilename = "boot2docker.iso"
 	// volumeIDOffset and volumeIDLength locate the volume identifier of
@@ -169,23 +171,31 @@ func apiHost(apiURL string) string {
 // ReleaseURL turns a releases API URL into the download URL of its
 // latest release's ISO; any other URL is returned as it is.
 func (c *Cache) ReleaseURL(ctx context.Context, apiURL string) (string, string, error) {
-	m := reReleasesAPI.FindStringSubmatch(apiURL)
-	if m == nil {
+	if !IsReleasesAPI(apiURL) {
 		return apiURL, "", nil
-	}
-	scheme, host, org, repo := m[1], m[2], m[4], m[5]
-	if host == "api.github.com" {
-		host = "github.com"
 	}
 	tag, err := c.LatestTag(ctx, apiURL)
 	if err != nil {
 		return "", "", err
 	}
-	log.Infof("%sLatest release for %s/%s/%s is %s", c.Prefix, host, org, repo, tag)
+	dl, repo := downloadURL(apiURL, tag)
+	log.Infof("%sLatest release for %s is %s", c.Prefix, repo, tag)
 	if bug, ok := aufsBugVersions[tag]; ok {
 		log.Warnf("%s\nBoot2Docker %s has a known issue with AUFS.\nSee here for more details: %s\nConsider specifying another storage driver (e.g. 'overlay') using '--engine-storage-driver' instead.\n", c.Prefix, tag, bug)
 	}
-	return fmt.Sprintf("%s://%s/%s/%s/releases/download/%s/%s", scheme, host, org, repo, tag, ISOFilename), tag, nil
+	return dl, tag, nil
+}
+
+// downloadURL is the ISO's URL in the release tag of the repository a
+// releases API URL names, and the repository (host/owner/repo): on
+// github.com for api.github.com, on the same host for GitHub Enterprise.
+func downloadURL(apiURL, tag string) (string, string) {
+	m := reReleasesAPI.FindStringSubmatch(apiURL)
+	scheme, host, org, repo := m[1], m[2], m[4], m[5]
+	if host == "api.github.com" {
+		host = "github.com"
+	}
+	return fmt.Sprintf("%s://%s/%s/%s/releases/download/%s/%s", scheme, host, org, repo, tag, ISOFilename), host + "/" + org + "/" + repo
 }
 
 // DefaultISO makes <Dir>/boot2docker.iso the latest boot2docker release
@@ -266,14 +276,54 @@ func (c *Cache) ISO(ctx context.Context, isoURL string) (string, error) {
 	}
 	dl, _, err := c.ReleaseURL(ctx, isoURL)
 	if err != nil {
+		// The releases API failed (GitHub's rate limit, no network):
+		// the release found last time, when it is still cached.
+		if last := c.lastRelease(isoURL); last != "" && ctx.Err() == nil {
+			if p := vmimage.CachedImagePath(c.Dir, last, ""); fileExists(p) {
+				log.Warnf("%sUnable to get the latest release from %s, using %s, downloaded before: %v", c.Prefix, isoURL, last, err)
+				return p, nil
+			}
+		}
 		return "", err
 	}
+	if dl != isoURL {
+		c.recordRelease(isoURL, dl)
+	}
 	cached := vmimage.CachedImagePath(c.Dir, dl, "")
-	if _, err := os.Stat(cached); err == nil {
+	if fileExists(cached) {
 		log.Debugf("%sboot2docker: %s is cached as %s", c.Prefix, dl, cached)
 		return cached, nil
 	}
 	return c.fetch(ctx, dl, cached)
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// releaseRecord is where the download URL last found through a
+// releases API URL is kept.
+func (c *Cache) releaseRecord(apiURL string) string {
+	return vmimage.CachedImagePath(c.Dir, apiURL, "") + ".latest"
+}
+
+func (c *Cache) lastRelease(apiURL string) string {
+	if !IsReleasesAPI(apiURL) {
+		return ""
+	}
+	b, err := os.ReadFile(c.releaseRecord(apiURL))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (c *Cache) recordRelease(apiURL, dl string) {
+	tmp := c.releaseRecord(apiURL) + ".tmp"
+	if os.WriteFile(tmp, []byte(dl+"\n"), 0o644) == nil {
+		_ = os.Rename(tmp, c.releaseRecord(apiURL))
+	}
 }
 
 // fetch downloads u into the cache (named for u), showing the original's

@@ -16,12 +16,16 @@ import (
 	"github.com/docker-machine-ng/machine/internal/testhost"
 )
 
-// ec2Cloud is the EC2 fake backed by kit hosts, and a store whose
-// environment carries the credentials.
-func ec2Cloud(t *testing.T) (*ec2fake.Server, string, *store) {
+// ec2Cloud is the EC2 fake backed by kit hosts (configured by setup,
+// before it serves), and a store whose environment carries the
+// credentials.
+func ec2Cloud(t *testing.T, setup ...func(*ec2fake.Server)) (*ec2fake.Server, string, *store) {
 	t.Helper()
 	srv := &ec2fake.Server{}
 	srv.Fleet.Backend = kit(t)
+	for _, f := range setup {
+		f(srv)
+	}
 	url := serve(t, srv, srv.Close)
 	return srv, url, newStore(t, "AWS_ACCESS_KEY_ID="+ec2fake.AccessKey, "AWS_SECRET_ACCESS_KEY="+ec2fake.SecretKey)
 }
@@ -102,8 +106,7 @@ func TestAmazonEC2Flow(t *testing.T) {
 // security group of its own, the VPC and a zone.
 func TestAmazonEC2GitLabOptions(t *testing.T) {
 	requireKit(t)
-	srv, url, s := ec2Cloud(t)
-	srv.Fleet.PrivateReachable = true
+	srv, url, s := ec2Cloud(t, func(srv *ec2fake.Server) { srv.Fleet.PrivateReachable = true })
 	out := s.mustDM("create", "-d", "amazonec2",
 		"--amazonec2-endpoint="+url,
 		"--amazonec2-region=eu-west-1",

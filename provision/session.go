@@ -52,8 +52,10 @@ type session struct {
 	certFiles []remoteFile
 	// restarted: the configuration stage (re)started the daemon.
 	restarted bool
-	// upgradeMethod and upgradeScript: how Docker is upgraded.
+	// upgradeMethod and upgradeScript: how Docker is upgraded;
+	// isoUpgrade: by a new boot2docker ISO (boot2docker.go).
 	upgradeMethod, upgradeScript string
+	isoUpgrade                   bool
 }
 
 // checkHost checks that the host and the Runner can be worked with and

@@ -7,14 +7,19 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/log"
 )
 
-// ErrUpgradeNotSupported: Docker is part of the OS image (boot2docker:
-// the driver replaces the ISO; Flatcar/CoreOS: the OS updates itself).
+// ErrUpgradeNotSupported: Docker is part of the OS image and
+// docker-machine cannot replace it (Flatcar/CoreOS update themselves;
+// boot2docker is upgraded by replacing its ISO, boot2docker.go, only
+// where the machine boots one from its directory).
 var ErrUpgradeNotSupported = errors.New("Docker cannot be upgraded on this host by docker-machine")
 
 // checkUpgrade tells whether and how Docker can be upgraded: the way it
 // got there, which is the package manager when the distribution's
 // Docker package owns dockerd, whatever the install method.
 func (s *session) checkUpgrade() error {
+	if iso, err := s.checkISOUpgrade(); iso || err != nil {
+		return err
+	}
 	if s.d.preinstalled {
 		return fmt.Errorf("%w: Docker is part of the %s image", ErrUpgradeNotSupported, s.d)
 	}
@@ -39,6 +44,9 @@ func (s *session) checkUpgrade() error {
 // renderUpgrade renders the upgrade script of the method checkUpgrade
 // chose.
 func (s *session) renderUpgrade() error {
+	if s.isoUpgrade {
+		return nil
+	}
 	script, err := upgradeScript(s.d, s.upgradeMethod, s.installURL(), s.p.Tools, s.eo.Env)
 	if err != nil {
 		return err
@@ -49,6 +57,9 @@ func (s *session) renderUpgrade() error {
 
 // upgradeDocker runs the upgrade script.
 func (s *session) upgradeDocker() error {
+	if s.isoUpgrade {
+		return s.upgradeISO()
+	}
 	log.Infof("Upgrading docker...")
 	out, err := s.remote("upgrade docker ("+s.upgradeMethod+")", s.upgradeScript)
 	if err != nil {
@@ -61,6 +72,9 @@ func (s *session) upgradeDocker() error {
 // restartUpgraded restarts the upgraded daemon, with its configuration
 // rewritten when the daemon's path moved (docker.io → docker-ce).
 func (s *session) restartUpgraded() error {
+	if s.isoUpgrade {
+		return nil // the new boot started it
+	}
 	log.Infof("Restarting docker...")
 	return s.apply([]remoteFile{s.configFile(s.p.Dockerd)}, true, false)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/docker-machine-ng/machine/crashreport/bugsnagtest"
 	"github.com/docker-machine-ng/machine/internal/testutil"
 	"github.com/docker-machine-ng/machine/libmachine/steps"
+	"github.com/docker-machine-ng/machine/provision"
 )
 
 const testKey = "0123456789abcdef0123456789abcdef"
@@ -62,44 +63,29 @@ func settings(t *testing.T, endpoint string, stderr *bytes.Buffer) Settings {
 	}
 }
 
-// stageErr is shaped like provision's StageError: the stage in a field.
-type stageErr struct {
-	Stage string
-	Err   error
-}
-
-func (e *stageErr) Error() string { return e.Err.Error() }
-func (e *stageErr) Unwrap() error { return e.Err }
-
 type stager struct{ error }
 
 func (stager) StageName() string { return "upgrade: upgrade docker" }
 
 func TestClass(t *testing.T) {
 	cause := errors.New("exit status 1")
-	inProvision := &steps.Error{Step: "provision", Err: &stageErr{Stage: "provision: install docker", Err: cause}}
+	inProvision := &steps.Error{Step: "provision", Err: &provision.StageError{Stage: "provision: install docker", Err: cause}}
 	for _, c := range []struct {
 		f    Failure
 		want string
 	}{
 		{Failure{Command: "create", Err: fmt.Errorf("Error creating machine: %w", inProvision)}, "provision: install docker"},
 		{Failure{Command: "create", Err: &steps.Error{Step: "driver-create", Err: cause}}, "create: driver-create"},
-		{Failure{Command: "create", Err: errors.Join(errors.New("x"), &stageErr{Stage: "provision: detect os", Err: cause})}, "provision: detect os"},
+		{Failure{Command: "create", Err: errors.Join(errors.New("x"), &provision.StageError{Stage: "provision: detect os", Err: cause})}, "provision: detect os"},
 		{Failure{Command: "upgrade", Err: fmt.Errorf("wrapped: %w", stager{cause})}, "upgrade: upgrade docker"},
 		{Failure{Command: "upgrade", Step: "start", Err: cause}, "upgrade: start"},
 		{Failure{Command: "upgrade", Err: cause}, "upgrade"},
 		{Failure{Command: "ls", Panic: "boom"}, "panic: ls"},
-		// A Stage field that is not a string, or unexported, is not a stage.
-		{Failure{Command: "create", Err: &struct{ intStage }{}}, "create"},
 	} {
 		assert.Equal(t, c.want, Class(c.f), "%+v", c.f)
 	}
 	assert.Equal(t, "provision", StepOf(Failure{Err: inProvision}))
 }
-
-type intStage struct{ Stage int }
-
-func (intStage) Error() string { return "int stage" }
 
 func TestDecision(t *testing.T) {
 	s := settings(t, "https://127.0.0.1:1/", nil)
@@ -148,7 +134,7 @@ func TestSend(t *testing.T) {
 	f := Failure{
 		Command: "create",
 		Driver:  "generic",
-		Err:     fmt.Errorf("Error creating machine: %w", &steps.Error{Step: "provision", Err: &stageErr{Stage: "provision: install docker", Err: errors.New("exit status 100")}}),
+		Err:     fmt.Errorf("Error creating machine: %w", &steps.Error{Step: "provision", Err: &provision.StageError{Stage: "provision: install docker", Err: errors.New("exit status 100")}}),
 	}
 	require.True(t, Send(context.Background(), s, f))
 

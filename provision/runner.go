@@ -131,6 +131,10 @@ func (e *StageError) Error() string {
 
 func (e *StageError) Unwrap() error { return e.Err }
 
+// StageName is the stage's full name ("provision: install docker"), for
+// the crash reporter's error class.
+func (e *StageError) StageName() string { return e.Stage }
+
 // stage is one step of an operation.
 type stage struct {
 	// name, after the operation's, is StageError.Stage.

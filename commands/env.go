@@ -35,10 +35,14 @@ func (r *session) env(ctx context.Context, cmd *cli.Command) error {
 	log.SetOutput(r.Stderr, r.Stderr)
 	shell := cmd.String("shell")
 	if shell == "" {
-		var err error
-		if shell, err = detectShell(r.Getenv); err != nil {
+		sh, notice, err := detectShell(r.Getenv, runtime.GOOS, processAncestors)
+		if err != nil {
 			return err
 		}
+		if notice != "" {
+			fmt.Fprintln(r.Stderr, notice)
+		}
+		shell = sh
 	}
 	if cmd.Bool("unset") {
 		if cmd.Args().Len() > 0 {

@@ -233,17 +233,101 @@ func syntaxFor(shell string) shellSyntax {
 	return posix
 }
 
-// detectShell names the user's shell from $SHELL (and fish's own marker).
-func detectShell(getenv func(string) string) (string, error) {
+// detectShell names the user's shell. On Unix it is $SHELL's base name
+// (fish is told by its own marker). On Windows, where $SHELL says little
+// (Git Bash exports it to every program it starts, PowerShell among them,
+// and some installers set it for the whole account), the nearest shell
+// among the processes that started this one decides; $SHELL only when
+// none is a shell we know, and then cmd, with a notice, as the original.
+// ancestors lists the executable names of the parent, grandparent and so
+// on (processAncestors); notice is for stderr, never for the eval'd
+// output.
+func detectShell(getenv func(string) string, goos string, ancestors func() []string) (shell, notice string, err error) {
 	if getenv("__fish_bin_dir") != "" {
-		return "fish", nil
+		return "fish", "", nil
+	}
+	if goos == "windows" && ancestors != nil {
+		for _, exe := range ancestors() {
+			if sh, ok := shellOfProcess(exe); ok {
+				return sh, "", nil
+			}
+		}
 	}
 	sh := getenv("SHELL")
 	if sh == "" {
-		return "", withHint(errors.New("Error: Unknown shell"), "$SHELL is not set: name the shell with --shell bash|zsh|fish|tcsh|powershell|cmd|emacs.")
+		if goos == "windows" {
+			return "cmd", "No shell among the parent processes and $SHELL is not set: printing cmd syntax. Name the shell with --shell cmd|powershell|bash|fish|tcsh|emacs.", nil
+		}
+		return "", "", withHint(errors.New("Error: Unknown shell"), "$SHELL is not set: name the shell with --shell bash|zsh|fish|tcsh|powershell|cmd|emacs.")
 	}
-	base := filepath.Base(strings.ReplaceAll(sh, `\`, "/"))
-	return strings.TrimSuffix(strings.ToLower(base), ".exe"), nil
+	return shellName(sh), "", nil
+}
+
+// shellName is the lower-case base name of a shell's path without .exe
+// (either kind of slash), with PowerShell's names folded into one.
+func shellName(path string) string {
+	base := strings.ToLower(filepath.Base(strings.ReplaceAll(path, `\`, "/")))
+	base = strings.TrimSuffix(base, ".exe")
+	switch base {
+	case "pwsh", "powershell_ise":
+		return "powershell"
+	}
+	return base
+}
+
+// shellOfProcess maps an executable name of a parent process to the
+// shell whose syntax env prints for it. wsmprovhost is the host process
+// of a remote PowerShell session (Enter-PSSession): the commands it runs
+// are PowerShell's. Terminals (mintty, conhost, Windows Terminal) and
+// wrappers (winpty) are not shells: the walk goes on past them.
+func shellOfProcess(exe string) (string, bool) {
+	switch name := shellName(exe); name {
+	case "powershell", "wsmprovhost":
+		return "powershell", true
+	case "cmd", "fish", "tcsh", "emacs":
+		return name, true
+	case "csh":
+		return "tcsh", true
+	case "bash", "sh", "zsh", "dash", "ksh", "mksh", "ash", "busybox":
+		return name, true
+	}
+	return "", false
+}
+
+// maxAncestors bounds the walk up the process tree: a shell is normally
+// the parent, or a few levels up behind wrappers.
+const maxAncestors = 8
+
+// procInfo is one entry of a process table snapshot.
+type procInfo struct {
+	ppid int
+	exe  string
+	// started orders processes by creation (0: unknown).
+	started int64
+}
+
+// ancestorNames walks procs from pid up to maxAncestors parents and
+// returns their executable names, nearest first. The walk stops at a pid
+// not in the table, a loop, or a "parent" created after its child: a
+// parent that has exited may have its pid reused by a newer process,
+// which is no ancestor.
+func ancestorNames(procs map[int]procInfo, pid int) []string {
+	var names []string
+	seen := map[int]bool{pid: true}
+	for len(names) < maxAncestors {
+		child, ok := procs[pid]
+		if !ok || child.ppid == 0 || seen[child.ppid] {
+			break
+		}
+		parent, ok := procs[child.ppid]
+		if !ok || (parent.started != 0 && child.started != 0 && parent.started > child.started) {
+			break
+		}
+		names = append(names, parent.exe)
+		seen[child.ppid] = true
+		pid = child.ppid
+	}
+	return names
 }
 
 // commandLine is the user's command line as the original's eval hint

@@ -253,19 +253,112 @@ func TestDetectShell(t *testing.T) {
 		{"/bin/tcsh", "tcsh"},
 		{"/bin/sh", "sh"},
 		{`C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`, "powershell"},
+		{`C:\Program Files\PowerShell\7\pwsh.exe`, "powershell"},
 		{`C:\Windows\System32\cmd.exe`, "cmd"},
+		{`C:\Windows\System32\CMD.EXE`, "cmd"},
 	}
-	for _, tt := range tests {
-		env := map[string]string{"SHELL": tt.shell}
-		got, err := detectShell(func(k string) string { return env[k] })
-		require.NoError(t, err, tt.shell)
-		assert.Equal(t, tt.want, got, tt.shell)
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		for _, tt := range tests {
+			env := map[string]string{"SHELL": tt.shell}
+			// No known shell among the parents: $SHELL decides on
+			// Windows too.
+			got, notice, err := detectShell(func(k string) string { return env[k] }, goos, func() []string { return []string{"explorer.exe"} })
+			require.NoError(t, err, tt.shell)
+			assert.Equal(t, tt.want, got, "%s %s", goos, tt.shell)
+			assert.Empty(t, notice)
+		}
 	}
 
-	_, err := detectShell(func(string) string { return "" })
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "--shell")
-	assert.Equal(t, exitError, exitCode(err))
+	for _, goos := range []string{"linux", "darwin"} {
+		_, _, err := detectShell(func(string) string { return "" }, goos, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "--shell")
+		assert.Equal(t, exitError, exitCode(err))
+	}
+}
+
+// Windows: the nearest shell among the parent processes wins over
+// $SHELL, which Git Bash exports to everything it starts (spec 12.15).
+func TestDetectShellWindowsParents(t *testing.T) {
+	tests := []struct {
+		name      string
+		shell     string // $SHELL
+		ancestors []string
+		want      string
+	}{
+		{"powershell", "", []string{"powershell.exe", "explorer.exe"}, "powershell"},
+		{"pwsh 7", "", []string{"pwsh.exe", "WindowsTerminal.exe"}, "powershell"},
+		{"cmd", "", []string{"cmd.exe", "explorer.exe"}, "cmd"},
+		{"cmd's FOR /f runs the command in a cmd /c child", "", []string{"cmd.exe", "cmd.exe", "explorer.exe"}, "cmd"},
+		{"Git Bash", "/usr/bin/bash", []string{"bash.exe", "mintty.exe", "explorer.exe"}, "bash"},
+		{"Git Bash behind winpty", "/usr/bin/bash", []string{"winpty-agent.exe", "winpty.exe", "bash.exe", "mintty.exe"}, "bash"},
+		{"PowerShell started from Git Bash keeps its SHELL", "/usr/bin/bash", []string{"powershell.exe", "bash.exe", "mintty.exe"}, "powershell"},
+		{"cmd started from Git Bash", "/usr/bin/bash", []string{"cmd.exe", "bash.exe", "mintty.exe"}, "cmd"},
+		{"cmd started from PowerShell", "", []string{"cmd.exe", "powershell.exe"}, "cmd"},
+		{"SHELL naming cmd in PowerShell (#4891)", `C:\Windows\system32\cmd.exe`, []string{"powershell.exe", "cmd.exe"}, "powershell"},
+		{"remote PSSession (#4546)", "", []string{"wsmprovhost.exe", "svchost.exe"}, "powershell"},
+		{"MSYS2 zsh", "/usr/bin/zsh", []string{"zsh.exe", "mintty.exe"}, "zsh"},
+		{"no shell among the parents: SHELL", "/usr/bin/bash", []string{"code.exe", "explorer.exe"}, "bash"},
+		{"SHELL holding powershell.exe (#4874)", `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`, nil, "powershell"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"SHELL": tt.shell}
+			got, notice, err := detectShell(func(k string) string { return env[k] }, "windows", func() []string { return tt.ancestors })
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+			assert.Empty(t, notice)
+			// Elsewhere the parents are not looked at.
+			if tt.shell != "" {
+				got, _, err = detectShell(func(k string) string { return env[k] }, "linux", func() []string { return tt.ancestors })
+				require.NoError(t, err)
+				assert.Equal(t, shellName(tt.shell), got)
+			}
+		})
+	}
+
+	// Nothing to go by: cmd, as the original, with a notice for stderr.
+	got, notice, err := detectShell(func(string) string { return "" }, "windows", func() []string { return []string{"explorer.exe"} })
+	require.NoError(t, err)
+	assert.Equal(t, "cmd", got)
+	assert.Contains(t, notice, "--shell")
+
+	// fish's marker beats everything.
+	got, _, err = detectShell(func(k string) string { return map[string]string{"__fish_bin_dir": "/usr/bin"}[k] }, "windows", func() []string { return []string{"cmd.exe"} })
+	require.NoError(t, err)
+	assert.Equal(t, "fish", got)
+}
+
+func TestAncestorNames(t *testing.T) {
+	procs := map[int]procInfo{
+		100: {ppid: 50, exe: "docker-machine.exe", started: 30},
+		50:  {ppid: 20, exe: "bash.exe", started: 20},
+		20:  {ppid: 4, exe: "mintty.exe", started: 10},
+		4:   {ppid: 0, exe: "System", started: 1},
+	}
+	assert.Equal(t, []string{"bash.exe", "mintty.exe", "System"}, ancestorNames(procs, 100))
+
+	// The parent exited and its pid went to a newer process: no ancestor.
+	reused := map[int]procInfo{
+		100: {ppid: 50, exe: "docker-machine.exe", started: 30},
+		50:  {ppid: 1, exe: "cmd.exe", started: 40},
+	}
+	assert.Empty(t, ancestorNames(reused, 100))
+
+	// Unknown creation times do not stop the walk; loops do.
+	loop := map[int]procInfo{
+		100: {ppid: 7, exe: "docker-machine.exe"},
+		7:   {ppid: 8, exe: "a.exe"},
+		8:   {ppid: 7, exe: "b.exe"},
+	}
+	assert.Equal(t, []string{"a.exe", "b.exe"}, ancestorNames(loop, 100))
+
+	long := map[int]procInfo{}
+	for pid := 1; pid <= 20; pid++ {
+		long[pid] = procInfo{ppid: pid + 1, exe: "x.exe"}
+	}
+	assert.Len(t, ancestorNames(long, 1), maxAncestors)
+	assert.Empty(t, ancestorNames(long, 99), "a pid missing from the table")
 }
 
 // Hostile values, one set line per shell, exactly as rendered. Ordinary

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"time"
 )
@@ -126,13 +125,14 @@ func NewClient(kind ClientType, t Target) (Client, error) {
 	return nil, fmt.Errorf("ssh: unknown client type %q", kind)
 }
 
-// ChooseClientType returns External when an `ssh` binary is in PATH and
-// native was not forced, else Native.
+// ChooseClientType returns External when the OpenSSH client is there (an
+// `ssh` binary in PATH; on Windows the Windows OpenSSH client) and native
+// was not forced, else Native.
 func ChooseClientType(forceNative bool) ClientType {
 	if forceNative {
 		return Native
 	}
-	if _, err := exec.LookPath("ssh"); err != nil {
+	if _, err := externalBinary(); err != nil {
 		return Native
 	}
 	return External

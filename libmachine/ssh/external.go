@@ -26,9 +26,12 @@ const controlPersist = "60"
 // ExternalClient runs the OpenSSH `ssh` binary. The first command starts a
 // control master (one TCP/SSH connection) in a private directory; every
 // command joins it. Close stops the master and removes the directory.
+// Where OpenSSH has no connection sharing (Windows: the Win32 port has
+// no ControlMaster), every command makes its own connection.
 type ExternalClient struct {
-	t      Target
-	binary string
+	t         Target
+	binary    string
+	multiplex bool
 
 	mu      sync.Mutex
 	dir     string
@@ -39,9 +42,9 @@ type ExternalClient struct {
 // NewExternalClient checks the key files and finds the ssh binary; nothing
 // is run yet.
 func NewExternalClient(t Target) (*ExternalClient, error) {
-	bin, err := exec.LookPath("ssh")
+	bin, err := externalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("ssh: no ssh binary found in PATH (use the native client): %w", err)
+		return nil, err
 	}
 	if t.HostKeyPolicy != HostKeyInsecure && t.KnownHostsFile == "" {
 		return nil, ErrNoKnownHostsFile
@@ -51,7 +54,7 @@ func NewExternalClient(t Target) (*ExternalClient, error) {
 			return nil, err
 		}
 	}
-	return &ExternalClient{t: t, binary: bin}, nil
+	return &ExternalClient{t: t, binary: bin, multiplex: connectionSharing}, nil
 }
 
 // CheckKeyFile applies OpenSSH's rule that a private key must be readable
@@ -96,7 +99,7 @@ func cfgValue(s string) string {
 func hostKeyOptions(t Target) []string {
 	switch t.HostKeyPolicy {
 	case HostKeyInsecure:
-		return []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"}
+		return []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=" + os.DevNull}
 	}
 	strict := "yes"
 	if t.HostKeyPolicy == HostKeyRecord {
@@ -109,7 +112,7 @@ func hostKeyOptions(t Target) []string {
 	return []string{
 		"-o", "StrictHostKeyChecking=" + strict,
 		"-o", "UserKnownHostsFile=" + file,
-		"-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "GlobalKnownHostsFile=" + os.DevNull,
 	}
 }
 
@@ -120,7 +123,7 @@ func connectTimeoutSeconds(t Target) string {
 // ExternalOptions returns the `-o` options that make scp, rsync
 // (`-e "ssh …"`), sshfs and ssh apply exactly the policy of this package:
 // timeouts, host key pinning against t.KnownHostsFile, identities and the
-// port (`-o Port=<p>`). Callers should also pass `-F /dev/null` where the
+// port (`-o Port=<p>`). Callers should also pass `-F` NoConfig where the
 // tool accepts it, so that user configuration cannot override them.
 func ExternalOptions(t Target) []string {
 	opts := []string{
@@ -149,7 +152,7 @@ func ExternalArgs(t Target, args ...string) []string {
 
 func externalArgs(t Target, control []string, tty bool, args ...string) []string {
 	argv := []string{
-		"-F", "/dev/null",
+		"-F", NoConfig,
 		"-o", "ConnectionAttempts=3",
 		"-o", "ConnectTimeout=" + connectTimeoutSeconds(t),
 	}
@@ -257,10 +260,37 @@ func createPrivate(path string) error {
 }
 
 func (c *ExternalClient) command(tty bool, args ...string) (*exec.Cmd, error) {
+	if !c.multiplex {
+		if err := c.prepareUnshared(); err != nil {
+			return nil, err
+		}
+		return exec.Command(c.binary, externalArgs(c.t, []string{"-o", "ControlMaster=no", "-o", "ControlPath=none"}, tty, args...)...), nil
+	}
 	if err := c.ensureMaster(); err != nil {
 		return nil, err
 	}
 	return exec.Command(c.binary, externalArgs(c.t, c.controlOptions("auto"), tty, args...)...), nil
+}
+
+// prepareUnshared is ensureMaster for a client without connection
+// sharing: it only makes the known hosts file private before ssh first
+// writes it.
+func (c *ExternalClient) prepareUnshared() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errors.New("ssh: client is closed")
+	}
+	if c.started {
+		return nil
+	}
+	if c.t.HostKeyPolicy == HostKeyRecord {
+		if err := createPrivate(c.t.KnownHostsFile); err != nil {
+			return fmt.Errorf("ssh: preparing %s: %w", c.t.KnownHostsFile, err)
+		}
+	}
+	c.started = true
+	return nil
 }
 
 // transportError reports a failure of ssh itself (exit 255, a signal, or
@@ -367,7 +397,7 @@ func (c *ExternalClient) Close() error {
 		return nil
 	}
 	if c.started {
-		argv := []string{"-F", "/dev/null", "-o", "ControlPath=" + cfgValue(filepath.Join(c.dir, "c")), "-O", "exit", c.t.Host}
+		argv := []string{"-F", NoConfig, "-o", "ControlPath=" + cfgValue(filepath.Join(c.dir, "c")), "-O", "exit", c.t.Host}
 		done := traceExec(c.t, "stop control master", c.binary, argv, 0)
 		done(exec.Command(c.binary, argv...).Run())
 	}

@@ -126,21 +126,20 @@ func localImage(p string) (string, error) {
 // machineOSVMDK is the VirtualBox disk of a machine-os build.
 const machineOSVMDK = "machine-os.vmdk"
 
-// machineOSCacheDirs are where machine-os/build.sh keeps its builds.
-func machineOSCacheDirs() []string {
-	var dirs []string
+// machineOSCacheDir is where machine-os/build.sh keeps its builds (the
+// same rule as build.sh's).
+func machineOSCacheDir() string {
 	if d := os.Getenv("MACHINE_OS_CACHE"); d != "" {
-		dirs = append(dirs, d)
+		return d
 	}
 	if os.Geteuid() == 0 {
-		dirs = append(dirs, "/var/cache/docker-machine/machine-os")
+		return "/var/cache/docker-machine/machine-os"
 	}
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "docker-machine", "machine-os"))
-	} else if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, ".cache", "docker-machine", "machine-os"))
+		return filepath.Join(d, "docker-machine", "machine-os")
 	}
-	return dirs
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "docker-machine", "machine-os")
 }
 
 // ErrNoMachineOS: no image to boot.
@@ -151,11 +150,8 @@ var ErrNoMachineOS = errors.New("no machine-os image for VirtualBox: build one w
 func findMachineOSBuild() (string, string, error) {
 	var best, bestKey string
 	var bestTime int64
-	for _, dir := range machineOSCacheDirs() {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
+	dir := machineOSCacheDir()
+	if entries, err := os.ReadDir(dir); err == nil {
 		for _, e := range entries {
 			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 				continue

@@ -7,6 +7,8 @@ package digitalocean
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,6 +77,11 @@ type Driver struct {
 	APIURL string `json:",omitempty"`
 	// WaitTimeout bounds the wait for a new droplet's address, seconds.
 	WaitTimeout int `json:",omitempty"`
+	// CreationTag is a tag unique to this machine's create, recorded
+	// before the droplet is requested: a create killed before it learnt
+	// the droplet's id leaves a record whose Remove finds the droplet by
+	// it.
+	CreationTag string `json:",omitempty"`
 
 	mu   sync.Mutex
 	snap *snapshot
@@ -142,6 +149,7 @@ var tagName = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,255}$`)
 
 // SetConfigFromFlags reads and checks the flags; it makes no API call.
 func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
+	d.CreationTag = newCreationTag()
 	d.AccessToken = o.String("digitalocean-access-token")
 	d.Image = o.String("digitalocean-image")
 	d.Region = o.String("digitalocean-region")
@@ -198,8 +206,18 @@ func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 
 // tags splits --digitalocean-tags: comma separated, trimmed, empty
 // items dropped, as the original.
+// newCreationTag returns a tag for one create.
+func newCreationTag() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "docker-machine-create-" + hex.EncodeToString(b)
+}
+
 func (d *Driver) tags() []string {
 	var out []string
+	if d.CreationTag != "" {
+		out = append(out, d.CreationTag)
+	}
 	for _, t := range strings.Split(d.Tags, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			out = append(out, t)
@@ -449,6 +467,21 @@ func (d *Driver) createKey(ctx context.Context, c *godo.Client) error {
 	return nil
 }
 
+// removeTagged deletes the droplets carrying this create's tag.
+func (d *Driver) removeTagged(ctx context.Context, c *godo.Client) error {
+	droplets, _, err := c.Droplets.ListByTag(ctx, d.CreationTag, &godo.ListOptions{PerPage: 200})
+	if err != nil {
+		return fmt.Errorf("looking for the droplet of an unfinished create (tag %s): %w", d.CreationTag, err)
+	}
+	for _, dr := range droplets {
+		log.Debugf("digitalocean: removing droplet %d of an unfinished create", dr.ID)
+		if _, err := c.Droplets.Delete(ctx, dr.ID); err != nil && statusOf(err) != 404 {
+			return fmt.Errorf("deleting droplet %d: %w", dr.ID, err)
+		}
+	}
+	return nil
+}
+
 // findLostDroplet looks for a droplet that a create whose answer was
 // lost may have made: named after the machine and created since the
 // request (less a minute of clock skew). It is recorded, so Remove
@@ -632,6 +665,13 @@ func (d *Driver) Remove(ctx context.Context) error {
 		c, err := d.client()
 		if err != nil {
 			return err
+		}
+		if d.DropletID == 0 && d.CreationTag != "" {
+			// A create that never learnt its droplet's id (killed, or
+			// its answer lost): the droplet carries this create's tag.
+			if err := d.removeTagged(ctx, c); err != nil {
+				return err
+			}
 		}
 		if d.DropletID != 0 {
 			_, err := c.Droplets.Delete(ctx, d.DropletID)

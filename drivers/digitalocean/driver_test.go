@@ -109,7 +109,7 @@ func TestCallSequences(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"name": "do1", "region": "nyc3", "size": "s-1vcpu-1gb", "image": "ubuntu-24-04-x64",
 		"ssh_keys": []any{float64(d.SSHKeyID)}, "backups": false, "ipv6": true, "private_networking": true,
-		"monitoring": false, "user_data": "#cloud-config\n", "tags": []any{"docker", "test"},
+		"monitoring": false, "user_data": "#cloud-config\n", "tags": []any{d.CreationTag, "docker", "test"},
 	}, dr)
 	assert.NotZero(t, d.DropletID)
 	assert.Regexp(t, `^127\.100\.`, d.IPAddress)
@@ -436,4 +436,43 @@ func TestFaults(t *testing.T) {
 		err := d.PreCreateCheck(cctx)
 		require.Error(t, err)
 	})
+}
+
+// A create killed after it asked for the droplet but before it learnt
+// its id leaves only the record saved before the driver ran: that
+// record's Remove (what the store's sweep or rm -f calls) finds the
+// droplet by the create's tag, and nothing is leaked.
+func TestKilledCreateLeavesNothing(t *testing.T) {
+	fast(t)
+	srv, url := fake(t)
+	store := t.TempDir()
+	d := newDriver(t, store, "killed", options(url))
+	require.NoError(t, d.PreCreateCheck(context.Background()))
+	record, err := json.Marshal(d)
+	require.NoError(t, err)
+	require.NotEmpty(t, d.CreationTag)
+
+	// The droplet's answer never comes: Create is still running when
+	// the process "dies" (its goroutine is abandoned, its context ended
+	// only after the check).
+	srv.Faults.Add(fakecloud.Fault{Action: "POST /v2/droplets", Delay: time.Hour, Process: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Create(ctx) }()
+	require.Eventually(t, func() bool {
+		for _, l := range srv.Leaks() {
+			if strings.HasPrefix(l, "droplet ") {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, 10*time.Millisecond, "the droplet exists in the fake")
+
+	loaded := New("killed", store)
+	require.NoError(t, json.Unmarshal(record, loaded))
+	require.NoError(t, loaded.Remove(context.Background()))
+	assert.Empty(t, noLeaks(t, srv), "the record's Remove found the droplet by its tag")
+
+	cancel()
+	<-done
 }

@@ -50,7 +50,7 @@ func (r *session) mount(ctx context.Context, cmd *cli.Command) error {
 		if err := r.resolve(&src); err != nil {
 			return err
 		}
-		argv = append([]string{bin, "-F", "/dev/null"}, ssh.ExternalOptions(src.target)...)
+		argv = append([]string{bin, "-F", ssh.NoConfig}, ssh.ExternalOptions(src.target)...)
 		// "--": a mount point starting with "-" is not an sshfs option.
 		argv = append(argv, "--", src.target.User+"@"+src.target.Host+":"+src.path, mountpoint)
 	}

@@ -126,7 +126,7 @@ func scpArgs(src, dst location, recursive, quiet bool) ([]string, func(), error)
 			remotes = append(remotes, l.target)
 		}
 	}
-	argv := []string{bin, "-F", "/dev/null"}
+	argv := []string{bin, "-F", ssh.NoConfig}
 	if len(remotes) == 2 {
 		argv = append(argv, "-3")
 	}
@@ -247,7 +247,7 @@ func rsyncArgs(src, dst location, recursive, quiet bool) ([]string, error) {
 	}
 	for _, l := range []location{src, dst} {
 		if l.remote() {
-			argv = append(argv, "-e", shellJoin(append([]string{"ssh", "-F", "/dev/null"}, ssh.ExternalOptions(l.target)...)))
+			argv = append(argv, "-e", shellJoin(append([]string{"ssh", "-F", ssh.NoConfig}, ssh.ExternalOptions(l.target)...)))
 		}
 	}
 	argv = append(argv, "--")

@@ -23,6 +23,7 @@ const (
 	AccelAuto = "auto"
 	AccelKVM  = "kvm"
 	AccelHVF  = "hvf"
+	AccelWHPX = "whpx"
 	AccelTCG  = "tcg"
 )
 
@@ -38,6 +39,9 @@ type AccelProbes struct {
 	PVM func() bool
 	// HVF reports whether macOS's Hypervisor.framework is available.
 	HVF func() bool
+	// WHPX reports whether the Windows Hypervisor Platform is enabled
+	// (nil: it is not; only Windows has it).
+	WHPX func() bool
 	// BootProbe boots a kernel under KVM for a few seconds and returns nil
 	// when it printed "Linux version" (the only proof that KVM works).
 	// It returns errNoProbeKernel when no kernel is at hand, and gives up
@@ -86,9 +90,14 @@ func DetectAccel(ctx context.Context, requested string, p AccelProbes, cacheFile
 			return AccelChoice{}, errors.New("--qemu-accel hvf needs macOS with Hypervisor.framework (sysctl kern.hv_support)")
 		}
 		return AccelChoice{Accel: AccelHVF}, nil
+	case AccelWHPX:
+		if p.GOOS != "windows" || p.WHPX == nil || !p.WHPX() {
+			return AccelChoice{}, errors.New("--qemu-accel whpx needs Windows with the Windows Hypervisor Platform enabled (Windows features: Windows Hypervisor Platform)")
+		}
+		return AccelChoice{Accel: AccelWHPX}, nil
 	case AccelAuto, "":
 	default:
-		return AccelChoice{}, fmt.Errorf("--qemu-accel %q is not one of auto, kvm, hvf, tcg", requested)
+		return AccelChoice{}, fmt.Errorf("--qemu-accel %q is not one of auto, kvm, hvf, whpx, tcg", requested)
 	}
 
 	switch p.GOOS {
@@ -97,6 +106,11 @@ func DetectAccel(ctx context.Context, requested string, p AccelProbes, cacheFile
 			return AccelChoice{Accel: AccelHVF}, nil
 		}
 		return AccelChoice{Accel: AccelTCG, Reason: "Hypervisor.framework is not available"}, nil
+	case "windows":
+		if p.WHPX != nil && p.WHPX() {
+			return AccelChoice{Accel: AccelWHPX}, nil
+		}
+		return AccelChoice{Accel: AccelTCG, Reason: "the Windows Hypervisor Platform is not enabled"}, nil
 	case "linux":
 	default:
 		return AccelChoice{Accel: AccelTCG, Reason: "no hardware accelerator support on " + p.GOOS}, nil
@@ -171,6 +185,7 @@ func HostAccelProbes(binary, kernel string) AccelProbes {
 			out, err := exec.Command("sysctl", "-n", "kern.hv_support").Output()
 			return err == nil && strings.TrimSpace(string(out)) == "1"
 		},
+		WHPX: whpxAvailable,
 		BootProbe: func(ctx context.Context) error {
 			k := kernel
 			if k == "" {

@@ -17,6 +17,7 @@ type fakeProbes struct {
 	kvmErr   error
 	pvm      bool
 	hvf      bool
+	whpx     bool
 	bootErr  error
 	key      string
 	bootRuns int
@@ -29,6 +30,7 @@ func (f *fakeProbes) probes() AccelProbes {
 		KVMDevice: func() error { return f.kvmErr },
 		PVM:       func() bool { return f.pvm },
 		HVF:       func() bool { return f.hvf },
+		WHPX:      func() bool { return f.whpx },
 		BootProbe: func(ctx context.Context) error {
 			f.bootRuns++
 			if f.cancel != nil {
@@ -56,6 +58,8 @@ func TestDetectAccelAuto(t *testing.T) {
 		{"linux without a probe kernel", fakeProbes{goos: "linux", key: "k", bootErr: errNoProbeKernel}, AccelKVM, "", 1},
 		{"macOS with HVF", fakeProbes{goos: "darwin", hvf: true}, AccelHVF, "", 0},
 		{"macOS without HVF", fakeProbes{goos: "darwin"}, AccelTCG, "Hypervisor.framework", 0},
+		{"Windows with WHPX", fakeProbes{goos: "windows", whpx: true}, AccelWHPX, "", 0},
+		{"Windows without WHPX", fakeProbes{goos: "windows"}, AccelTCG, "Windows Hypervisor Platform", 0},
 		{"other OS", fakeProbes{goos: "freebsd"}, AccelTCG, "freebsd", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +102,17 @@ func TestDetectAccelExplicit(t *testing.T) {
 	assert.Equal(t, AccelHVF, got.Accel)
 	_, err = DetectAccel(context.Background(), AccelKVM, mac.probes(), "")
 	assert.ErrorContains(t, err, "Linux")
+
+	win := &fakeProbes{goos: "windows", whpx: true}
+	got, err = DetectAccel(context.Background(), AccelWHPX, win.probes(), "")
+	require.NoError(t, err)
+	assert.Equal(t, AccelWHPX, got.Accel)
+	_, err = DetectAccel(context.Background(), AccelWHPX, (&fakeProbes{goos: "windows"}).probes(), "")
+	assert.ErrorContains(t, err, "Windows Hypervisor Platform")
+	_, err = DetectAccel(context.Background(), AccelWHPX, mac.probes(), "")
+	assert.ErrorContains(t, err, "Windows")
+	_, err = DetectAccel(context.Background(), AccelHVF, win.probes(), "")
+	assert.ErrorContains(t, err, "macOS")
 
 	_, err = DetectAccel(context.Background(), "xen", linux.probes(), "")
 	assert.ErrorContains(t, err, "not one of")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -67,6 +68,10 @@ func (c VMConfig) Args() []string {
 		accel = "tcg,tb-size=256"
 	case AccelKVM, AccelHVF:
 		cpu = "host"
+	case AccelWHPX:
+		// The in-kernel interrupt controller of WHPX fails to boot
+		// Linux on many Windows builds; qemu's own is the safe choice.
+		accel = "whpx,kernel-irqchip=off"
 	}
 	args := []string{
 		"-name", qemuOpt(c.Name),
@@ -120,6 +125,10 @@ func (c VMConfig) Args() []string {
 	}
 	return args
 }
+
+// hostBinary is the default emulator of this host: DefaultBinary, found
+// where QEMU's installer puts it on Windows.
+func hostBinary() string { return platformBinary(DefaultBinary(runtime.GOARCH)) }
 
 // DefaultBinary is the system emulator for the host's architecture.
 func DefaultBinary(goarch string) string {

@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -72,6 +73,36 @@ func TestArgsMacOS(t *testing.T) {
 	assert.Contains(t, got, "-bios /opt/homebrew/share/qemu/edk2-aarch64-code.fd")
 	// Distinct host ports on 127.0.0.1, the guest's own ports unchanged.
 	assert.Contains(t, got, "hostfwd=tcp:127.0.0.1:52011-:22,hostfwd=tcp:127.0.0.1:52012-:2376")
+}
+
+func TestArgsWindows(t *testing.T) {
+	c := VMConfig{
+		Name: "default", Arch: "amd64", Accel: AccelWHPX, CPUs: 2, MemoryMB: 2048,
+		Dir:  `C:\Users\me\.docker\machine\machines\default`,
+		Addr: hostaddr.Address{IP: "127.0.0.1", SSHPort: 52011, EnginePort: 52012},
+	}
+	got := strings.Join(c.Args(), " ")
+	assert.Contains(t, got, "-machine q35 -accel whpx,kernel-irqchip=off -cpu max ")
+	assert.Contains(t, got, "hostfwd=tcp:127.0.0.1:52011-:22,hostfwd=tcp:127.0.0.1:52012-:2376")
+	assert.NotContains(t, got, "-daemonize", "QEMU for Windows cannot daemonize")
+}
+
+// The defaults each platform builds with: the daemonizing qemu of Unix,
+// the 9p shares QEMU for Windows lacks, and how qemu-img is named.
+func TestPlatformDefaults(t *testing.T) {
+	switch runtime.GOOS {
+	case "windows":
+		assert.False(t, daemonize)
+		assert.False(t, virtfs)
+		assert.Equal(t, ".exe", exeSuffix)
+		assert.False(t, New("m", t.TempDir()).VMConfig().Daemonize)
+	default:
+		assert.True(t, daemonize)
+		assert.True(t, virtfs)
+		assert.Empty(t, exeSuffix)
+		assert.True(t, New("m", t.TempDir()).VMConfig().Daemonize)
+		assert.Equal(t, DefaultBinary(runtime.GOARCH), hostBinary(), "the emulator is looked up in PATH")
+	}
 }
 
 func TestDefaultBinary(t *testing.T) {

@@ -15,7 +15,6 @@ package qemu
 import (
 	"context"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
@@ -107,7 +106,7 @@ func New(machineName, storePath string) *Driver {
 		Memory:      DefaultMemory,
 		DiskSize:    DefaultDiskSize,
 		Accel:       AccelAuto,
-		Binary:      DefaultBinary(runtime.GOARCH),
+		Binary:      hostBinary(),
 		StopTimeout: DefaultStopTimeout,
 		BootTimeout: DefaultBootTimeout,
 	}

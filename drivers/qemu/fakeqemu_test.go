@@ -19,7 +19,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -145,7 +144,7 @@ func fakeQemu(args []string) int {
 	// inherited pass on to it, as they do to a forked qemu.
 	vm := exec.Command(os.Args[0], args...)
 	vm.Env = append(os.Environ(), fakeVMEnv+"=1")
-	vm.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	vm.SysProcAttr = detached()
 	out, err := vm.StdoutPipe()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -210,10 +209,7 @@ func runFakeVM(c fakeVMConfig) int {
 	// Ready: qemu -daemonize lets its parent exit and detaches from the
 	// standard streams (/dev/null), keeping every other descriptor.
 	fmt.Println("ready")
-	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
-		_ = syscall.Dup2(int(devnull.Fd()), 1)
-		devnull.Close()
-	}
+	stdoutToDevNull()
 	select {} // until SIGTERM or SIGKILL
 }
 

@@ -24,8 +24,8 @@ func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 		mcnflag.IntFlag{Name: "qemu-cpu-count", Usage: "Number of virtual CPUs", Value: DefaultCPUCount, EnvVar: "QEMU_CPU_COUNT"},
 		mcnflag.IntFlag{Name: "qemu-memory", Usage: "Memory of the VM in MB", Value: DefaultMemory, EnvVar: "QEMU_MEMORY"},
 		mcnflag.IntFlag{Name: "qemu-disk-size", Usage: "Size of the VM's disk in MB", Value: DefaultDiskSize, EnvVar: "QEMU_DISK_SIZE"},
-		mcnflag.StringFlag{Name: "qemu-accel", Usage: "Accelerator: auto, kvm, hvf or tcg (auto: KVM when it really boots a guest, HVF on macOS, else TCG)", Value: AccelAuto, EnvVar: "QEMU_ACCEL"},
-		mcnflag.StringFlag{Name: "qemu-binary", Usage: "QEMU system emulator", Value: DefaultBinary(runtime.GOARCH), EnvVar: "QEMU_BINARY"},
+		mcnflag.StringFlag{Name: "qemu-accel", Usage: "Accelerator: auto, kvm, hvf, whpx or tcg (auto: KVM when it really boots a guest, HVF on macOS, WHPX on Windows, else TCG)", Value: AccelAuto, EnvVar: "QEMU_ACCEL"},
+		mcnflag.StringFlag{Name: "qemu-binary", Usage: "QEMU system emulator", Value: hostBinary(), EnvVar: "QEMU_BINARY"},
 		mcnflag.StringFlag{Name: "qemu-ssh-user", Usage: "User created in the VM for SSH (password-less sudo)", Value: DefaultSSHUser, EnvVar: "QEMU_SSH_USER"},
 		mcnflag.StringFlag{Name: "qemu-share-folder", Usage: "Host folder shared with the VM over 9p, as host[:guest] (guest defaults to the host path)", EnvVar: "QEMU_SHARE_FOLDER"},
 	}
@@ -51,7 +51,7 @@ func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 		d.Image = DefaultImageURL(runtime.GOARCH)
 	}
 	if d.Binary == "" {
-		d.Binary = DefaultBinary(runtime.GOARCH)
+		d.Binary = hostBinary()
 	}
 	if d.SSHUser == "" {
 		d.SSHUser = DefaultSSHUser
@@ -60,9 +60,9 @@ func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 		d.Accel = AccelAuto
 	}
 	switch d.Accel {
-	case AccelAuto, AccelKVM, AccelHVF, AccelTCG:
+	case AccelAuto, AccelKVM, AccelHVF, AccelWHPX, AccelTCG:
 	default:
-		return fmt.Errorf("--qemu-accel %q is not one of auto, kvm, hvf, tcg", d.Accel)
+		return fmt.Errorf("--qemu-accel %q is not one of auto, kvm, hvf, whpx, tcg", d.Accel)
 	}
 	if d.CPUCount < 1 {
 		return fmt.Errorf("--qemu-cpu-count %d must be at least 1", d.CPUCount)
@@ -123,6 +123,8 @@ func (d *Driver) PreCreateCheck(context.Context) error {
 	}
 	if hostPath, _, err := d.share(); err != nil {
 		return err
+	} else if hostPath != "" && !virtfs {
+		return errors.New("--qemu-share-folder: QEMU for Windows has no 9p (virtfs) support; use docker-machine mount (sshfs) or scp")
 	} else if hostPath != "" {
 		if fi, err := os.Stat(hostPath); err != nil || !fi.IsDir() {
 			return fmt.Errorf("--qemu-share-folder: %s is not a directory", hostPath)

@@ -103,7 +103,7 @@ func ResolveLocalImage(p string) (string, error) {
 // by path, else from PATH.
 func (d *Driver) qemuImg() string {
 	if strings.ContainsRune(d.Binary, os.PathSeparator) {
-		p := filepath.Join(filepath.Dir(d.Binary), "qemu-img")
+		p := filepath.Join(filepath.Dir(d.Binary), "qemu-img"+exeSuffix)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}

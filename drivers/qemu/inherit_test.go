@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -179,7 +178,7 @@ func TestCLIExtraPipeSeesEOF(t *testing.T) {
 		cmd.Env = env
 		cmd.Run()
 		if pid, _ := readPID(filepath.Join(mdir, PIDFile)); pid > 0 && processAlive(pid, filepath.Join(mdir, PIDFile)) {
-			syscall.Kill(pid, syscall.SIGKILL)
+			kill(pid)
 		}
 	})
 

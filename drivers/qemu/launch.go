@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/engine"
@@ -31,7 +30,7 @@ func (d *Driver) VMConfig() VMConfig {
 		Firmware:        d.Firmware,
 		Addr:            d.address(),
 		GuestEnginePort: engine.DefaultPort,
-		Daemonize:       true,
+		Daemonize:       daemonize,
 	}
 	if c.Accel == "" {
 		c.Accel = AccelTCG
@@ -67,20 +66,12 @@ func (d *Driver) launch() error {
 		log.Debugf("(%s) qemu: %v", d.MachineName, err)
 	}
 	cmd := exec.Command(d.Binary, args...)
-	var stderr strings.Builder
-	cmd.Stdout = logf
-	cmd.Stderr = &stderr
-	// Its own session: a Ctrl-C of the CLI must not reach the VM.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Run(); err != nil {
-		fmt.Fprint(logf, stderr.String())
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return fmt.Errorf("starting qemu: %s", msg)
+	// Its own session (process group on Windows): a Ctrl-C of the CLI
+	// must not reach the VM.
+	cmd.SysProcAttr = detached()
+	if err := startQEMU(cmd, logf, d.path(PIDFile)); err != nil {
+		return err
 	}
-	fmt.Fprint(logf, stderr.String())
 	pid, err := readPID(d.path(PIDFile))
 	if err != nil || pid == 0 {
 		return fmt.Errorf("qemu started but wrote no pid file (%v)", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/docker-machine-ng/machine/libmachine/hostaddr"
@@ -96,8 +95,8 @@ func (d *Driver) Stop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break // not QMP's failure: no SIGTERM
 			}
-			log.Debugf("(%s) qemu: power-down over QMP failed (%v); sending SIGTERM", d.MachineName, err)
-			_ = syscall.Kill(pid, syscall.SIGTERM)
+			log.Debugf("(%s) qemu: power-down over QMP failed (%v); %s", d.MachineName, err, terminateName)
+			_ = terminate(pid)
 		}
 		// A guest still booting may miss the ACPI event: press the button
 		// again every few seconds.
@@ -142,7 +141,7 @@ func (d *Driver) powerdown(ctx context.Context) error {
 func (d *Driver) Kill(ctx context.Context) error {
 	pid, alive := d.pid()
 	if alive {
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := kill(pid); err != nil {
 			return fmt.Errorf("killing qemu (pid %d): %w", pid, err)
 		}
 		if !waitGone(ctx, pid, d.path(PIDFile), 10*time.Second) {

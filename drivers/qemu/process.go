@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -40,7 +39,7 @@ func processAlive(pid int, pidFile string) bool {
 	if pid <= 0 {
 		return false
 	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if !processExists(pid) {
 		return false
 	}
 	if runtime.GOOS != "linux" {

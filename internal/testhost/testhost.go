@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +106,9 @@ var qemuTools = []tool{
 }
 
 func checkTools(tools []tool) error {
+	if runtime.GOOS != "linux" {
+		return errNotLinux
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("testhost: needs root (mounts, network namespaces, systemd-nspawn)")
 	}
@@ -119,6 +123,8 @@ func checkTools(tools []tool) error {
 	}
 	return nil
 }
+
+var errNotLinux = errors.New("testhost: test hosts need Linux (network namespaces, systemd-nspawn)")
 
 // Available reports why nspawn hosts (and image builds) cannot work here, or nil.
 func Available() error { return checkTools(append(append([]tool{}, commonTools...), nspawnTools...)) }

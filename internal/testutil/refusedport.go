@@ -2,7 +2,6 @@ package testutil
 
 import (
 	"net"
-	"syscall"
 	"testing"
 )
 
@@ -21,19 +20,10 @@ func RefusedPort(t testing.TB, host string) int {
 	if ip == nil {
 		t.Fatalf("testutil: RefusedPort: %q is not an IPv4 address", host)
 	}
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	port, closeSocket, err := boundSocket([4]byte(ip))
 	if err != nil {
-		t.Fatalf("testutil: RefusedPort: socket: %v", err)
+		t.Fatalf("testutil: RefusedPort: %s: %v", host, err)
 	}
-	t.Cleanup(func() { _ = syscall.Close(fd) })
-	sa := &syscall.SockaddrInet4{}
-	copy(sa.Addr[:], ip)
-	if err := syscall.Bind(fd, sa); err != nil {
-		t.Fatalf("testutil: RefusedPort: bind %s:0: %v", host, err)
-	}
-	got, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatalf("testutil: RefusedPort: getsockname: %v", err)
-	}
-	return got.(*syscall.SockaddrInet4).Port
+	t.Cleanup(closeSocket)
+	return port
 }

@@ -43,7 +43,7 @@ func TestBoot2DockerFromReleasesAPI(t *testing.T) {
 	d, store := newMachine(t, "m", o)
 	c := ctx(t)
 	require.NoError(t, d.PreCreateCheck(c))
-	assert.Equal(t, "0%....10%....20%....30%....40%....50%....60%....70%....80%....90%....100%\n", progress.String())
+	assert.Equal(t, "(m) 0%....10%....20%....30%....40%....50%....60%....70%....80%....90%....100%\n", progress.String())
 	require.NoError(t, d.Create(c))
 	v, err := b2d.Version(d.path("boot2docker.iso"))
 	require.NoError(t, err)

@@ -24,7 +24,42 @@ var progressOut io.Writer = os.Stdout
 func (d *Driver) cacheDir() string { return filepath.Join(d.StorePath, "cache") }
 
 func (d *Driver) isoCache() *b2d.Cache {
-	return &b2d.Cache{Dir: d.cacheDir(), Progress: progressOut, Prefix: "(" + d.MachineName + ") "}
+	return &b2d.Cache{Dir: d.cacheDir(), Progress: d.progress(), Prefix: "(" + d.MachineName + ") "}
+}
+
+// progress is where the percentage line goes, after the machine's name
+// as the original's plugin output showed it (a plugin's client adds the
+// name itself).
+func (d *Driver) progress() io.Writer {
+	if os.Getenv("MACHINE_PLUGIN_TOKEN") != "" {
+		return progressOut
+	}
+	return &prefixWriter{w: progressOut, prefix: "(" + d.MachineName + ") "}
+}
+
+// prefixWriter writes prefix before the first byte of every line.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	mid    bool
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	for _, c := range b {
+		if !p.mid {
+			if _, err := io.WriteString(p.w, p.prefix); err != nil {
+				return 0, err
+			}
+			p.mid = true
+		}
+		if _, err := p.w.Write([]byte{c}); err != nil {
+			return 0, err
+		}
+		if c == '\n' {
+			p.mid = false
+		}
+	}
+	return len(b), nil
 }
 
 // prepareImage makes what the VM boots local: the boot2docker ISO in the
@@ -74,7 +109,7 @@ func (d *Driver) machineOSImage(ctx context.Context) (string, error) {
 		var progress vmimage.Progress
 		if _, err := os.Stat(vmimage.CachedImagePath(d.cacheDir(), d.Image, d.ImageChecksum)); err != nil {
 			log.Infof("(%s) Downloading %s...", d.MachineName, d.Image)
-			progress = b2d.Percentages(progressOut)
+			progress = b2d.Percentages(d.progress())
 		}
 		return vmimage.FetchImage(ctx, nil, d.cacheDir(), d.Image, d.ImageChecksum, progress)
 	case d.Image != "":

@@ -64,6 +64,10 @@ func (g *kitGuest) boot(vm *VM, b bootInfo) error {
 		if out, err := exec.Command("ip", "-n", g.h.Name, "link", "set", testhost.GuestIface, "address", colonMAC(nic.MAC)).CombinedOutput(); err != nil {
 			return fmt.Errorf("setting the MAC address of %s: %v: %s", g.h.Name, err, out)
 		}
+		// The host side (the veth named like the host) knew the old one.
+		if out, err := exec.Command("ip", "neigh", "flush", "dev", g.h.Name).CombinedOutput(); err != nil {
+			return fmt.Errorf("flushing the neighbours of %s: %v: %s", g.h.Name, err, out)
+		}
 	}
 	script := machineOSBoot(b)
 	if b.kind == kindBoot2Docker {

@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // guest is what boots inside a fake VM: a scripted SSH server in the VM
@@ -74,7 +75,7 @@ func runVMProcess(home, uuid string) int {
 	}
 	fmt.Printf("ready %s\n", sock)
 	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
-		_ = syscall.Dup2(int(devnull.Fd()), 1)
+		_ = unix.Dup2(int(devnull.Fd()), 1)
 		devnull.Close()
 	}
 	done := make(chan struct{})

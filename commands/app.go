@@ -18,6 +18,7 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine"
 	"github.com/docker-machine-ng/machine/libmachine/drivers/plugin"
 	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
 	"github.com/docker-machine-ng/machine/provision"
 	"github.com/docker-machine-ng/machine/version"
 )
@@ -64,6 +65,10 @@ func Run(ctx context.Context, e Env) int {
 	}
 	r := &session{Env: e, appName: filepath.Base(e.Args[0])}
 	defer r.recoverPanic()
+	// A panic on a goroutine the libraries started for this command
+	// (procutil.Guard) is reported as one on the command's own.
+	procutil.SetPanicHook(r.reportPanic)
+	defer procutil.SetPanicHook(nil)
 	log.SetOutput(e.Stdout, e.Stderr)
 	debug, err := debugRequested(e.Args, e.Getenv("MACHINE_DEBUG"))
 	if err != nil {

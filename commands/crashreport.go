@@ -156,13 +156,17 @@ func (r *session) recoverPanic() {
 		return
 	}
 	pcs := make([]uintptr, 64)
-	pcs = pcs[:runtime.Callers(2, pcs)]
+	r.reportPanic(p, pcs[:runtime.Callers(2, pcs)])
+	panic(p)
+}
+
+// reportPanic sends the report of a panic with its goroutine's stack.
+func (r *session) reportPanic(p any, pcs []uintptr) {
 	ctx := r.ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	r.sendReport(ctx, crashreport.Failure{Command: commandName(r.Args), Panic: p, Stack: pcs, Secrets: r.globalSecrets()})
-	panic(p)
 }
 
 // sendReport sends one report per invocation.

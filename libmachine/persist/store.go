@@ -21,6 +21,7 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
 	"github.com/docker-machine-ng/machine/libmachine/registry"
 )
 
@@ -211,6 +212,7 @@ func (s *Store) LoadAll() ([]LoadResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer procutil.Guard()
 			for i := range next {
 				// List returned real directories only: no machine in
 				// creation among them.

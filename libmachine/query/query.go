@@ -24,6 +24,7 @@ import (
 	"github.com/docker-machine-ng/machine/libmachine/host"
 	"github.com/docker-machine-ng/machine/libmachine/httplog"
 	"github.com/docker-machine-ng/machine/libmachine/log"
+	"github.com/docker-machine-ng/machine/libmachine/procutil"
 	"github.com/docker-machine-ng/machine/libmachine/state"
 	"github.com/docker-machine-ng/machine/libmachine/swarm"
 )
@@ -85,6 +86,7 @@ func Run(ctx context.Context, hosts []*host.Host, o Options) []Item {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer procutil.Guard()
 			items[i] = one(ctx, h, o, known[h])
 			logItem(items[i])
 		}()
@@ -152,6 +154,7 @@ func batchStates(ctx context.Context, hosts []*host.Host, timeout time.Duration)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer procutil.Guard()
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			ds := make([]drivers.Driver, len(g.hosts))
@@ -182,7 +185,10 @@ func one(ctx context.Context, h *host.Host, o Options, known state.State) Item {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	done := make(chan Item, 1)
-	go func() { done <- collect(ctx, h, o, known) }()
+	go func() {
+		defer procutil.Guard()
+		done <- collect(ctx, h, o, known)
+	}()
 	select {
 	case it := <-done:
 		// A result that only came because the deadline cut a call
@@ -198,10 +204,18 @@ func one(ctx context.Context, h *host.Host, o Options, known state.State) Item {
 	return Item{Name: h.Name, DriverName: h.DriverName, State: state.Timeout, ResponseTime: time.Since(start)}
 }
 
+// CollectHook, when set, is called at the start of every machine's
+// query, on the pool's goroutine. Only test builds set it (commands'
+// crashtest hook, to panic there); production builds never do.
+var CollectHook func()
+
 // collect queries one machine. known is its state from a batch query
 // (state.None when there was none): a machine known not to run is not
 // asked for its URL.
 func collect(ctx context.Context, h *host.Host, o Options, known state.State) Item {
+	if CollectHook != nil {
+		CollectHook()
+	}
 	it := Item{
 		Name:          h.Name,
 		Active:        "-",

@@ -68,6 +68,17 @@ func TestReportPanicInAction(t *testing.T) {
 	s.checkPanicReport(r, "upgrade", "kaboom")
 }
 
+// A panic on a goroutine a library started for the command (ls's query
+// pool, guarded by procutil.Guard) is reported too.
+func TestReportPanicInQueryPool(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	r := s.run("create", "-d", "none", "--url", "tcp://127.0.0.1:2376", "n")
+	require.Equal(t, 0, r.code, "%s", r)
+	r = s.runBin(dmTest, panicEnv("query", "pool boom"), "ls")
+	s.checkPanicReport(r, "ls", "pool boom")
+}
+
 // Opted out, a panic is not reported and ends the process as before.
 func TestNoReportOfPanicWhenOptedOut(t *testing.T) {
 	t.Parallel()

@@ -45,18 +45,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return SyncDir(dir)
 }
 
-// SyncDir flushes a directory entry change to disk.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	return nil
-}
+// SyncDir flushes a directory entry change to disk (on Windows it does
+// nothing: see syncDir there).
+func SyncDir(dir string) error { return syncDir(dir) }
 
 // CopyFile copies src to dst atomically with the given mode.
 func CopyFile(src, dst string, perm os.FileMode) error {

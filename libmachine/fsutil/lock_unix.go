@@ -81,3 +81,15 @@ func (h *lockHandle) release(path string) error {
 	h.f = nil
 	return errors.Join(rmErr, err)
 }
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -261,18 +260,6 @@ func TestValidateNameCapsLength(t *testing.T) {
 	var tl *host.NameTooLongError
 	require.ErrorAs(t, err, &tl)
 	assert.Contains(t, err.Error(), "201 characters")
-}
-
-func TestLoadRefusesConfigThatIsNotARegularFile(t *testing.T) {
-	s := newStore(t)
-	require.NoError(t, os.MkdirAll(s.MachineDir("fifo"), 0o700))
-	require.NoError(t, syscall.Mkfifo(filepath.Join(s.MachineDir("fifo"), "config.json"), 0o600))
-	require.NoError(t, os.MkdirAll(filepath.Join(s.MachineDir("dir"), "config.json"), 0o700))
-	for _, n := range []string{"fifo", "dir"} {
-		_, err := s.Load(n) // a FIFO would block this for ever
-		require.ErrorIs(t, err, persist.ErrNotRegular, n)
-		assert.Contains(t, err.Error(), "config.json")
-	}
 }
 
 func TestLockContextIsInterruptibleAndSaysWhomItWaitsFor(t *testing.T) {

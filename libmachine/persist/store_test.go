@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/docker-machine-ng/machine/internal/testutil"
@@ -261,21 +260,6 @@ func TestSaveIsAtomicAndPrivate(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, c.mode, info.Mode(), c.path)
 	}
-}
-
-// The directory modes do not depend on the umask being friendly.
-func TestSaveModesWithPermissiveUmask(t *testing.T) {
-	old := syscall.Umask(0)
-	defer syscall.Umask(old)
-	s := newStore(t)
-	h := newHost(s, "m1", "tcp://10.1.2.3:2376")
-	require.NoError(t, s.Save(h))
-	info, err := os.Stat(filepath.Join(s.MachineDir("m1"), "config.json"))
-	require.NoError(t, err)
-	assert.Equal(t, fs.FileMode(0o600), info.Mode().Perm())
-	info, err = os.Stat(s.MachineDir("m1"))
-	require.NoError(t, err)
-	assert.Equal(t, fs.FileMode(0o700), info.Mode().Perm())
 }
 
 func TestListSkipsDotEntriesAndFiles(t *testing.T) {

@@ -367,7 +367,7 @@ func (s *Server) startOnce() error {
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", s.ConfigPath)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+name)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = ownGroup()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("starting sshd: %w", err)

@@ -562,3 +562,19 @@ func TestFaults(t *testing.T) {
 		require.NoError(t, d.Remove(ctx))
 	})
 }
+
+// Without --amazonec2-endpoint, the SDK's own AWS_ENDPOINT_URL_EC2 points
+// the driver at an EC2-compatible endpoint.
+func TestEndpointFromTheSDKEnvironment(t *testing.T) {
+	env(t)
+	fast(t)
+	srv, url := fake(t)
+	t.Setenv("AWS_ENDPOINT_URL_EC2", url)
+	o := options(url)
+	delete(o, "amazonec2-endpoint")
+	d := newDriver(t, t.TempDir(), "sdkenv", o)
+	created(t, d)
+	assert.Contains(t, fakecloud.Actions(srv.Journal.Entries()), "RunInstances", "the requests reached the endpoint of AWS_ENDPOINT_URL_EC2")
+	require.NoError(t, d.Remove(context.Background()))
+	assert.Empty(t, noLeaks(t, srv))
+}

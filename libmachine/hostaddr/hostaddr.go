@@ -210,7 +210,7 @@ func (a *Allocator) usedAddresses(self string) (usedSet, error) {
 	// A machine being created lives in a staging directory
 	// (.staging-<hex>, reached through the link machines/NAME): its
 	// reservation counts, except when it is our own.
-	selfStaging, _ := os.Readlink(filepath.Join(dir, self))
+	selfStaging, _ := fsutil.ReadSiblingLink(filepath.Join(dir, self))
 	for _, e := range entries {
 		n := e.Name()
 		if !e.IsDir() || n == self || n == selfStaging || (strings.HasPrefix(n, ".") && !strings.HasPrefix(n, ".staging-")) {

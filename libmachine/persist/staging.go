@@ -48,8 +48,8 @@ func (e *ErrBeingCreated) Error() string {
 // stagingOf returns the staging directory of a machine being created: a
 // machines/NAME that is a link to .staging-<hex>.
 func (s *Store) stagingOf(name string) (string, bool) {
-	target, err := os.Readlink(s.MachineDir(name))
-	if err != nil || !strings.HasPrefix(target, stagingPrefix) || strings.ContainsRune(target, '/') {
+	target, err := fsutil.ReadSiblingLink(s.MachineDir(name))
+	if err != nil || !strings.HasPrefix(target, stagingPrefix) {
 		return "", false
 	}
 	return filepath.Join(s.MachinesDir(), target), true
@@ -73,7 +73,7 @@ func (s *Store) BeginCreate(name string) error {
 		return err
 	}
 	base := stagingPrefix + randomHex()
-	if err := os.Symlink(base, s.MachineDir(name)); err != nil {
+	if err := fsutil.LinkSibling(base, s.MachineDir(name)); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return &ErrExists{Name: name}
 		}
@@ -232,7 +232,7 @@ func (s *Store) Sweep(cleanup Cleanup) []string {
 	for _, e := range entries {
 		n := e.Name()
 		switch {
-		case e.Type()&fs.ModeSymlink != 0 && !strings.HasPrefix(n, "."):
+		case fsutil.IsLink(e.Type()) && !strings.HasPrefix(n, "."):
 			if staging, ok := s.stagingOf(n); ok {
 				linked[filepath.Base(staging)] = true
 				creates = append(creates, n)
@@ -240,7 +240,7 @@ func (s *Store) Sweep(cleanup Cleanup) []string {
 		case strings.HasPrefix(n, trashPrefix) || strings.HasPrefix(n, oldTrashPrefix):
 			s.removeLeftover(filepath.Join(dir, n))
 		case strings.HasPrefix(n, stagingPrefix):
-			if e.Type()&fs.ModeSymlink != 0 {
+			if fsutil.IsLink(e.Type()) {
 				// A published machine's link under its staging name (the
 				// publisher was killed right after the exchange).
 				s.removeLeftover(filepath.Join(dir, n))
@@ -336,10 +336,10 @@ func (s *Store) sweepOrphan(base string) {
 		return
 	}
 	for _, e := range entries {
-		if e.Type()&fs.ModeSymlink == 0 {
+		if !fsutil.IsLink(e.Type()) {
 			continue
 		}
-		if t, err := os.Readlink(filepath.Join(s.MachinesDir(), e.Name())); err == nil && t == base {
+		if t, err := fsutil.ReadSiblingLink(filepath.Join(s.MachinesDir(), e.Name())); err == nil && t == base {
 			return
 		}
 	}

@@ -87,6 +87,9 @@ func (d *Driver) share() (hostPath, guestPath string, err error) {
 	if d.ShareFolder == "" {
 		return "", "", nil
 	}
+	if !virtfs {
+		return "", "", errors.New("--qemu-share-folder: QEMU for Windows has no 9p (virtfs) support; use docker-machine mount (sshfs) or scp")
+	}
 	hostPath, guestPath, _ = strings.Cut(d.ShareFolder, ":")
 	if guestPath == "" {
 		guestPath = hostPath
@@ -123,8 +126,6 @@ func (d *Driver) PreCreateCheck(context.Context) error {
 	}
 	if hostPath, _, err := d.share(); err != nil {
 		return err
-	} else if hostPath != "" && !virtfs {
-		return errors.New("--qemu-share-folder: QEMU for Windows has no 9p (virtfs) support; use docker-machine mount (sshfs) or scp")
 	} else if hostPath != "" {
 		if fi, err := os.Stat(hostPath); err != nil || !fi.IsDir() {
 			return fmt.Errorf("--qemu-share-folder: %s is not a directory", hostPath)

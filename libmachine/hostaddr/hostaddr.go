@@ -268,7 +268,7 @@ func (a *Allocator) pickLoopback(u usedSet, engine int) (Address, error) {
 		}
 		ssh := 22
 		if err := a.Check(ip, ssh); err != nil {
-			if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EADDRINUSE) {
+			if !errors.Is(err, syscall.EACCES) && !addrInUse(err) {
 				continue
 			}
 			// Not root, or an sshd on *:22: any free port will do.
@@ -330,7 +330,7 @@ const FreeGrace = 2 * time.Second
 func (a *Allocator) CheckFree(ctx context.Context, addr Address) error {
 	for _, p := range []int{addr.SSHPort, addr.EnginePort} {
 		err := a.Check(addr.IP, p)
-		if err != nil && errors.Is(err, syscall.EADDRINUSE) {
+		if err != nil && addrInUse(err) {
 			deadline := time.NewTimer(FreeGrace)
 			tick := time.NewTicker(50 * time.Millisecond)
 		wait:
@@ -341,7 +341,7 @@ func (a *Allocator) CheckFree(ctx context.Context, addr Address) error {
 				case <-deadline.C:
 					break wait
 				case <-tick.C:
-					if err = a.Check(addr.IP, p); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+					if err = a.Check(addr.IP, p); err == nil || !addrInUse(err) {
 						break wait
 					}
 				}

@@ -306,7 +306,7 @@ func TestCheckFreeWaitsForARelease(t *testing.T) {
 	cancel()
 	start := time.Now()
 	err = NewAllocator(t.TempDir()).CheckFree(ctx, taken)
-	require.ErrorIs(t, err, syscall.EADDRINUSE)
+	require.True(t, addrInUse(err), "%v", err)
 	assert.Contains(t, err.Error(), "is in use by another process")
 	assert.Less(t, time.Since(start), FreeGrace, "a cancelled context does not wait")
 }

@@ -3,7 +3,7 @@ COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/docker-machine-ng/machine/version.GitCommit=$(COMMIT)
 BIN      := bin/docker-machine
 
-.PHONY: build plugins test test-short lint bench clean
+.PHONY: build plugins cross test test-short lint bench clean
 
 # CGO_ENABLED=0: a static binary (pure-Go resolver and user lookup); the
 # dynamic loader and libc's thread start-up cost every command about 1.5 ms.
@@ -21,6 +21,14 @@ plugins: $(PLUGINS:%=plugin-%)
 plugin-%:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/docker-machine-driver-$* ./cmd/docker-machine-driver-$*
 
+# Every package built, and its tests vetted, for windows/amd64,
+# darwin/arm64, darwin/amd64 and linux/arm64 (CGO_ENABLED=0), less the
+# Linux-only test fixtures of scripts/cross-exclude.txt; CROSS_TARGETS
+# picks others. The tests themselves run as Windows and linux/arm64
+# binaries in test/platforms (docs/platforms.md).
+cross:
+	GO=$(GO) bash scripts/cross.sh
+
 # The whole suite: unit, black-box CLI and end-to-end tests on real hosts.
 # Tests that need something missing skip with the reason; the skip check
 # (internal/skipcheck) fails the run on any skip not listed, with its
@@ -30,7 +38,7 @@ plugin-%:
 # tests against real plugin binaries built from the original's own plugin
 # package (test/plugins, a module of its own), and every fuzz target runs
 # for a few seconds (scripts/fuzz-short.sh, under two minutes).
-test: build
+test: build cross
 	$(GO) vet ./...
 	cd test/plugins && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -27,7 +27,7 @@ const holdEnv = "FSUTIL_TEST_HOLD"
 // under the lock of the file plus ".lock", countIterations times.
 const (
 	countEnv        = "FSUTIL_TEST_COUNT"
-	countIterations = 50
+	countIterations = 20
 )
 
 func TestMain(m *testing.M) {
@@ -189,7 +189,7 @@ func TestHeldAndWaitAcrossProcesses(t *testing.T) {
 func TestLockSerializesGoroutines(t *testing.T) {
 	dir := t.TempDir()
 	counter := filepath.Join(dir, "counter")
-	const workers, iterations = 6, 50
+	const workers, iterations = 4, 30
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for range workers {

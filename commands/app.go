@@ -122,7 +122,7 @@ func defaultStorePath(getenv func(string) string) string {
 	if p := getenv("MACHINE_STORAGE_PATH"); p != "" {
 		return p
 	}
-	home := getenv("HOME")
+	home := getenv(homeVar)
 	if home == "" {
 		home, _ = os.UserHomeDir()
 	}

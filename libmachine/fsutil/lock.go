@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,6 +118,17 @@ func TryLockFile(path string) (*Lock, error) {
 		return nil, nil
 	}
 	return l, err
+}
+
+// adopt makes the locked file f at path this process's Lock: it writes
+// the process id into it, for waiters to say whom they wait for (best
+// effort: a full disk leaves it empty).
+func adopt(f *os.File, path string) *Lock {
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	ours.Store(path, true)
+	return &Lock{lockHandle: lockHandle{f: f}, path: path}
 }
 
 // ours holds the paths this process has locked: Held is about other

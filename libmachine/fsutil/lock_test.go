@@ -71,14 +71,19 @@ func increment(path string) error {
 	return os.WriteFile(path, []byte(strconv.Itoa(n+1)), 0o600)
 }
 
+// lockedIncrement increments the counter at path under the lock of
+// path plus ".lock".
+func lockedIncrement(path string) error {
+	l, err := LockFile(path + ".lock")
+	if err != nil {
+		return err
+	}
+	return errors.Join(increment(path), l.Unlock())
+}
+
 func countHelper(path string) int {
 	for range countIterations {
-		l, err := LockFile(path + ".lock")
-		if err == nil {
-			err = increment(path)
-			err = errors.Join(err, l.Unlock())
-		}
-		if err != nil {
+		if err := lockedIncrement(path); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
@@ -197,12 +202,7 @@ func TestLockSerializesGoroutines(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range iterations {
-				l, err := LockFile(counter + ".lock")
-				if err == nil {
-					err = increment(counter)
-					err = errors.Join(err, l.Unlock())
-				}
-				if err != nil {
+				if err := lockedIncrement(counter); err != nil {
 					errs <- err
 					return
 				}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -42,12 +41,7 @@ func tryLock(path string) (l *Lock, held bool, err error) {
 		f.Close()
 		return nil, false, nil
 	}
-	// Whom a waiter waits for; best effort (a full disk leaves it empty).
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	ours.Store(path, true)
-	return &Lock{lockHandle: lockHandle{f: f}, path: path}, false, nil
+	return adopt(f, path), false, nil
 }
 
 func readLockFile(path string) ([]byte, error) { return os.ReadFile(path) }

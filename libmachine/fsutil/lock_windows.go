@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
 	"golang.org/x/sys/windows"
 )
@@ -96,12 +95,7 @@ func tryLock(path string) (l *Lock, held bool, err error) {
 		f.Close()
 		return nil, false, nil
 	}
-	// Whom a waiter waits for; best effort (a full disk leaves it empty).
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	ours.Store(path, true)
-	return &Lock{lockHandle: lockHandle{f: f}, path: path}, false, nil
+	return adopt(f, path), false, nil
 }
 
 // stillAt reports whether f is the file now at path.

@@ -218,11 +218,8 @@ func (c *ExternalClient) ensureMaster() error {
 		}
 		c.dir = dir
 	}
-	if c.t.HostKeyPolicy == HostKeyRecord {
-		// ssh would create the file 0644; make it private first.
-		if err := createPrivate(c.t.KnownHostsFile); err != nil {
-			return fmt.Errorf("ssh: preparing %s: %w", c.t.KnownHostsFile, err)
-		}
+	if err := c.prepareKnownHosts(); err != nil {
+		return err
 	}
 	// The master backgrounds itself and lives past the command
 	// (ControlPersist): it must not keep descriptors this process
@@ -284,12 +281,22 @@ func (c *ExternalClient) prepareUnshared() error {
 	if c.started {
 		return nil
 	}
-	if c.t.HostKeyPolicy == HostKeyRecord {
-		if err := createPrivate(c.t.KnownHostsFile); err != nil {
-			return fmt.Errorf("ssh: preparing %s: %w", c.t.KnownHostsFile, err)
-		}
+	if err := c.prepareKnownHosts(); err != nil {
+		return err
 	}
 	c.started = true
+	return nil
+}
+
+// prepareKnownHosts creates the known hosts file a recording client
+// writes: ssh would create it 0644, so it is made private first.
+func (c *ExternalClient) prepareKnownHosts() error {
+	if c.t.HostKeyPolicy != HostKeyRecord {
+		return nil
+	}
+	if err := createPrivate(c.t.KnownHostsFile); err != nil {
+		return fmt.Errorf("ssh: preparing %s: %w", c.t.KnownHostsFile, err)
+	}
 	return nil
 }
 

@@ -231,9 +231,12 @@ func restartScript(d *Distro, reload, enable bool) string {
 		b.WriteString(enableBackground)
 	}
 	b.WriteString("systemctl stop docker.socket 2>/dev/null || true\n")
-	// docker.service allows a few starts a minute (Debian: 3 in 60 s);
-	// a burst of provision/regenerate-certs runs must not hit the limit.
+	// docker.service allows a few starts a minute (Debian: 3 in 60 s),
+	// and docker.socket, which it requires, a few more: a burst of
+	// provision/regenerate-certs runs (retries on a full disk) must hit
+	// neither limit ("A dependency job for docker.service failed").
 	b.WriteString("systemctl reset-failed docker.service 2>/dev/null || true\n")
+	b.WriteString("systemctl reset-failed docker.socket 2>/dev/null || true\n")
 	b.WriteString("systemctl restart docker || { " + diagnosticsCommand(d) + "; exit 1; }\n")
 	if enable {
 		b.WriteString(enableWait)

@@ -6,3 +6,7 @@ func SetExternalBinary(c Client, bin string) { c.(*ExternalClient).binary = bin 
 
 // ExternalBinary is the ssh binary an external client runs.
 func ExternalBinary(c Client) string { return c.(*ExternalClient).binary }
+
+// Unshared makes an external client connect per command, as it does on
+// Windows (no ControlMaster there).
+func Unshared(c Client) { c.(*ExternalClient).multiplex = false }

@@ -197,7 +197,8 @@ func (c *ExternalClient) controlOptions(master string) []string {
 
 // ensureMaster starts the control master once: `ssh -N` with
 // ControlPersist authenticates, backgrounds itself and exits 0, or fails
-// with ssh's message (host key refusals included).
+// with ssh's message (host key refusals included). Without connection
+// sharing it only prepares the known hosts file.
 func (c *ExternalClient) ensureMaster() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -205,6 +206,13 @@ func (c *ExternalClient) ensureMaster() error {
 		return errors.New("ssh: client is closed")
 	}
 	if c.started {
+		return nil
+	}
+	if !c.multiplex {
+		if err := c.prepareKnownHosts(); err != nil {
+			return err
+		}
+		c.started = true
 		return nil
 	}
 	if c.dir == "" {
@@ -257,35 +265,13 @@ func createPrivate(path string) error {
 }
 
 func (c *ExternalClient) command(tty bool, args ...string) (*exec.Cmd, error) {
-	if !c.multiplex {
-		if err := c.prepareUnshared(); err != nil {
-			return nil, err
-		}
-		return exec.Command(c.binary, externalArgs(c.t, []string{"-o", "ControlMaster=no", "-o", "ControlPath=none"}, tty, args...)...), nil
-	}
 	if err := c.ensureMaster(); err != nil {
 		return nil, err
 	}
+	if !c.multiplex {
+		return exec.Command(c.binary, externalArgs(c.t, []string{"-o", "ControlMaster=no", "-o", "ControlPath=none"}, tty, args...)...), nil
+	}
 	return exec.Command(c.binary, externalArgs(c.t, c.controlOptions("auto"), tty, args...)...), nil
-}
-
-// prepareUnshared is ensureMaster for a client without connection
-// sharing: it only makes the known hosts file private before ssh first
-// writes it.
-func (c *ExternalClient) prepareUnshared() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return errors.New("ssh: client is closed")
-	}
-	if c.started {
-		return nil
-	}
-	if err := c.prepareKnownHosts(); err != nil {
-		return err
-	}
-	c.started = true
-	return nil
 }
 
 // prepareKnownHosts creates the known hosts file a recording client

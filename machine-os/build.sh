@@ -14,6 +14,10 @@
 #                       extracted: boots about 1 s faster under TCG; else the bzImage)
 #   machine-os.initrd   MODULES=list initramfs (virtio, ext4, iso9660, vfat, 9p)
 #   machine-os.cmdline  the kernel command line
+#   machine-os.vmdk     the same system as a VirtualBox disk (the virtualbox driver's default
+#                       image): an MBR with GRUB embedded, the root file system in partition 1,
+#                       booting the kernel with an initramfs for VirtualBox's hardware (AHCI
+#                       disk and DVD); NIC 2 (host-only) takes its address by DHCP
 #   manifest            recipe key, build date, package versions
 # The qemu driver boots machine-os directly (-kernel/-initrd/-append) when it finds these
 # files next to the qcow2 given to --qemu-image.
@@ -35,11 +39,18 @@ self=$here/$(basename "${BASH_SOURCE[0]}")
 MIRROR=${MACHINE_OS_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 DISK_SIZE=4G
-CMDLINE="console=ttyS0 root=/dev/vda rootfstype=ext4 rw quiet"
+CMDLINE="console=ttyS0 root=/dev/vda rootfstype=ext4 rw quiet modprobe.blacklist=ahci"
 
 PACKAGES=systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,ca-certificates,procps,kmod,e2fsprogs
 PACKAGES+=,linux-image-amd64,initramfs-tools,zstd
 PACKAGES+=,docker.io,apparmor
+# GRUB's BIOS images for the VirtualBox disk (nothing is installed to a boot sector in the image).
+PACKAGES+=,grub-pc-bin
+
+# Modules of the VirtualBox initramfs: the SATA (AHCI) disk, the DVD with the seed, the root fs.
+VBOX_INITRD_MODULES="ahci sd_mod sr_mod cdrom isofs ext4 crc32c_generic"
+# GRUB modules embedded in the VirtualBox disk's core image.
+VBOX_GRUB_MODULES="biosdisk part_msdos ext2 linux boot echo"
 
 # Modules the initramfs carries (and loads): disk, network, root fs, the seed and share folders.
 INITRD_MODULES="virtio_pci virtio_blk virtio_net ext4 crc32c_generic iso9660 vfat 9p 9pnet_virtio"
@@ -71,7 +82,8 @@ customize() {
 	local root=$1
 	echo machine-os >"$root/etc/hostname"
 	printf '127.0.0.1\tlocalhost\n127.0.1.1\tmachine-os\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
-	echo '/dev/vda / ext4 defaults,noatime,noinit_itable 0 1' >"$root/etc/fstab"
+	# By label: /dev/vda under QEMU, /dev/sda1 under VirtualBox.
+	echo 'LABEL=machine-os / ext4 defaults,noatime,noinit_itable 0 1' >"$root/etc/fstab"
 	rm -f "$root/etc/resolv.conf"
 	echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
 
@@ -102,8 +114,11 @@ customize() {
 	# image (the stock kernel's modules are 395 MB).
 	local kdir
 	for kdir in "$root"/lib/modules/*/kernel; do
-		rm -rf "$kdir"/drivers/{gpu,media,infiniband,isdn,bluetooth,staging,iio,net/wireless,net/ethernet} \
+		rm -rf "$kdir"/drivers/{gpu,media,infiniband,isdn,bluetooth,staging,iio,net/wireless} \
 			"$kdir"/sound "$kdir"/net/{wireless,mac80211,bluetooth} "$kdir"/arch/x86/kvm
+		# Of the Ethernet drivers only VirtualBox's default NIC's (82540EM: e1000).
+		find "$kdir/drivers/net/ethernet" -mindepth 1 -maxdepth 1 ! -name intel -exec rm -rf {} +
+		find "$kdir/drivers/net/ethernet/intel" -mindepth 1 -maxdepth 1 ! -name e1000 -exec rm -rf {} +
 		chroot "$root" depmod -a "$(basename "$(dirname "$kdir")")"
 	done
 	# Docker starts once, after the provisioner has written its certificates and drop-in.
@@ -124,12 +139,62 @@ customize() {
 	echo 'MODULES=list' >"$root/etc/initramfs-tools/conf.d/machine-os.conf"
 	printf '%s\n' $INITRD_MODULES >>"$root/etc/initramfs-tools/modules"
 	chroot "$root" update-initramfs -u -k all
+	vbox_boot "$root"
 
 	{
 		echo "NAME=machine-os"
 		echo "KEY=$(recipe_key)"
 		echo "BUILT=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$root/etc/machine-os-release"
+}
+
+# vbox_boot ROOT: what the VirtualBox disk boots with, in ROOT/boot: a second initramfs with the
+# modules of VirtualBox's hardware, and GRUB's boot.img and core.img (which the disk's MBR and the
+# gap after it get) with the boot commands embedded.
+vbox_boot() {
+	local root=$1 ver conf
+	ver=$(basename "$root"/lib/modules/*)
+	conf=$root/tmp/initramfs-vbox
+	rm -rf "$conf"
+	cp -a "$root/etc/initramfs-tools" "$conf"
+	printf '%s\n' $VBOX_INITRD_MODULES >"$conf/modules"
+	chroot "$root" mkinitramfs -d /tmp/initramfs-vbox -o "/boot/initrd.img-$ver-vbox" "$ver"
+	rm -rf "$conf"
+	mkdir -p "$root/boot/grub-vbox"
+	cat >"$root/tmp/grub-vbox.cfg" <<EOF
+set root=(hd0,msdos1)
+echo "machine-os: booting $ver"
+linux /boot/vmlinuz-$ver root=LABEL=machine-os rootfstype=ext4 rw quiet console=tty0 console=ttyS0
+initrd /boot/initrd.img-$ver-vbox
+boot
+EOF
+	chroot "$root" grub-mkimage -O i386-pc -o /boot/grub-vbox/core.img -c /tmp/grub-vbox.cfg \
+		-p '(hd0,msdos1)/boot/grub' $VBOX_GRUB_MODULES
+	cp "$root/usr/lib/grub/i386-pc/boot.img" "$root/boot/grub-vbox/boot.img"
+	rm -f "$root/tmp/grub-vbox.cfg"
+}
+
+# le32 N: N as four little-endian bytes, in printf's octal escapes.
+le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+
+# vbox_disk EXT4 GRUBDIR OUT: the VirtualBox disk: an MBR (GRUB's boot.img and one bootable Linux
+# partition from sector 2048), GRUB's core.img in the gap after it, the ext4 image in the
+# partition; converted to VMDK.
+vbox_disk() {
+	local ext4=$1 grub=$2 out=$3 raw sectors entry
+	raw=$out.raw
+	sectors=$(($(stat -c %s "$ext4") / 512))
+	rm -f "$raw"
+	truncate -s $(((sectors + 2048) * 512)) "$raw"
+	dd if="$ext4" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
+	dd if="$grub/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
+	# Bootable (0x80), CHS 0/32/33 and fe/ff/ff (unused: LBA), type Linux (0x83), LBA, count.
+	entry="\\200\\040\\041\\000\\203\\376\\377\\377$(le32 2048)$(le32 "$sectors")"
+	printf "$entry" | dd of="$raw" bs=1 seek=446 conv=notrunc status=none
+	printf '\125\252' | dd of="$raw" bs=1 seek=510 conv=notrunc status=none
+	dd if="$grub/core.img" of="$raw" bs=512 seek=1 conv=notrunc status=none
+	qemu-img convert -O vmdk "$raw" "$out"
+	rm -f "$raw"
 }
 
 # extract_vmlinux BZIMAGE OUT: the ELF kernel inside Debian's xz-compressed bzImage.
@@ -169,7 +234,8 @@ build_into() {
 	rm -rf "$debs/lock" "$debs/partial"
 	echo "build.sh: mmdebstrap done in $(($(date +%s) - t0)) s" >&2
 
-	cp "$out"/rootfs/boot/initrd.img-* "$out/machine-os.initrd"
+	# The qemu driver's initramfs (not the VirtualBox one, initrd.img-<ver>-vbox).
+	cp "$out/rootfs/boot/initrd.img-$(basename "$out"/rootfs/lib/modules/*)" "$out/machine-os.initrd"
 	if ! extract_vmlinux "$out"/rootfs/boot/vmlinuz-* "$out/machine-os.kernel"; then
 		echo "build.sh: no xz payload in vmlinuz; machine-os boots the bzImage" >&2
 		cp "$out"/rootfs/boot/vmlinuz-* "$out/machine-os.kernel"
@@ -180,6 +246,7 @@ build_into() {
 	mkfs.ext4 -q -F -L machine-os -E root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0 \
 		-d "$out/rootfs" "$out/disk.raw"
 	qemu-img convert -O qcow2 "$out/disk.raw" "$out/machine-os.qcow2"
+	vbox_disk "$out/disk.raw" "$out/rootfs/boot/grub-vbox" "$out/machine-os.vmdk"
 	rm -f "$out/disk.raw"
 
 	{

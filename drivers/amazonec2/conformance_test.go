@@ -1,11 +1,11 @@
 package amazonec2
 
 import (
-	"context"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/docker-machine-ng/machine/internal/fakecloud"
 	"github.com/docker-machine-ng/machine/internal/fakecloud/ec2fake"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/drivers/drivertest"
@@ -47,13 +47,7 @@ func options(url string) drivers.Options {
 }
 
 func noLeaks(t *testing.T, srv *ec2fake.Server) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := srv.Fleet.Quiesce(ctx); err != nil {
-		t.Fatalf("the fake did not settle: %v", err)
-	}
-	return srv.Leaks()
+	return fakecloud.SettledLeaks(t, &srv.Fleet, srv.Leaks)
 }
 
 func TestConformance(t *testing.T) {

@@ -1,11 +1,10 @@
 package digitalocean
 
 import (
-	"context"
 	"net/http/httptest"
 	"testing"
-	"time"
 
+	"github.com/docker-machine-ng/machine/internal/fakecloud"
 	"github.com/docker-machine-ng/machine/internal/fakecloud/dofake"
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
 	"github.com/docker-machine-ng/machine/libmachine/drivers/drivertest"
@@ -33,13 +32,7 @@ func options(url string) drivers.Options {
 
 // noLeaks waits for the fake's background work and returns what is left.
 func noLeaks(t *testing.T, srv *dofake.Server) []string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := srv.Fleet.Quiesce(ctx); err != nil {
-		t.Fatalf("the fake did not settle: %v", err)
-	}
-	return srv.Leaks()
+	return fakecloud.SettledLeaks(t, &srv.Fleet, srv.Leaks)
 }
 
 func TestConformance(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -448,4 +449,17 @@ func (f *Fleet) Leaks() []string {
 		out = append(out, l.Live()...)
 	}
 	return out
+}
+
+// SettledLeaks waits (up to a minute) until the fleet's instances have
+// finished their transitions, then returns what leaks reports: the
+// leak check of a test after a driver operation.
+func SettledLeaks(t testing.TB, f *Fleet, leaks func() []string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.Quiesce(ctx); err != nil {
+		t.Fatalf("the fake did not settle: %v", err)
+	}
+	return leaks()
 }

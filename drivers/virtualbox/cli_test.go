@@ -42,7 +42,10 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	require.NoError(t, err)
 	f := fakevbox.NewDetached(t)
 	e := &cliEnv{t: t, bin: bin, store: filepath.Join(work, "store"), mos: filepath.Join(work, "machine-os"), fake: f}
+	// SHELL is fixed: env without --shell must not depend on the caller's
+	// login shell (CI runs with none set).
 	e.env = append(os.Environ(), f.Env()...)
+	e.env = append(e.env, "SHELL=/bin/bash")
 	e.env = append(e.env, "MACHINE_STORAGE_PATH="+e.store, fakevbox.EnvGuest+"=kit", "MACHINE_OS_CACHE="+e.mos)
 	return e
 }

@@ -35,6 +35,9 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	if err := testhost.Available(); err != nil {
 		t.Skip(err)
 	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("the docker CLI is not on PATH (Debian: docker-cli or docker.io)")
+	}
 	work, err := os.MkdirTemp("", "vbcli")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(work) })
@@ -101,7 +104,6 @@ func (e *cliEnv) nothingLeft() {
 // playing machine-os.
 func TestCLIMachineOS(t *testing.T) {
 	e := newCLIEnv(t)
-	_, dockerErr := exec.LookPath("docker")
 	// A machine-os build (what the driver reads of it; the kit host
 	// plays the system).
 	fakeVMDK(t, filepath.Join(e.mos, "feedfacecafe0001", "machine-os.vmdk"), 4096)
@@ -134,9 +136,7 @@ func TestCLIMachineOS(t *testing.T) {
 	assert.Contains(t, e.ok("env", "vb1"), `export DOCKER_HOST="tcp://`+ip+`:2376"`)
 	assert.Equal(t, "docker", e.ok("ssh", "vb1", "whoami"))
 	assert.Equal(t, "vb1", e.ok("ssh", "vb1", "hostname"))
-	if dockerErr == nil {
-		assert.NotEmpty(t, e.docker("vb1", "version", "--format", "{{.Server.Version}}"))
-	}
+	assert.NotEmpty(t, e.docker("vb1", "version", "--format", "{{.Server.Version}}"))
 	inspect := e.ok("inspect", "-f", "{{.Driver.OS}} {{.Driver.SSHPort}} {{.Driver.HostOnlyCIDR}}", "vb1")
 	assert.Regexp(t, `^machine-os \d+ 192\.168\.99\.1/24$`, inspect)
 
@@ -146,9 +146,7 @@ func TestCLIMachineOS(t *testing.T) {
 	e.ok("start", "vb1")
 	assert.Equal(t, "Running", e.ok("status", "vb1"))
 	assert.Equal(t, ip, e.ok("ip", "vb1"))
-	if dockerErr == nil {
-		assert.NotEmpty(t, e.docker("vb1", "info", "--format", "{{.Name}}"))
-	}
+	assert.NotEmpty(t, e.docker("vb1", "info", "--format", "{{.Name}}"))
 	e.ok("restart", "vb1")
 	assert.Equal(t, "docker", e.ok("ssh", "vb1", "whoami"))
 	e.ok("kill", "vb1")
@@ -166,13 +164,13 @@ func TestCLIMachineOS(t *testing.T) {
 // docker over TLS, then upgraded to a newer release.
 func TestCLIBoot2Docker(t *testing.T) {
 	e := newCLIEnv(t)
-	_, dockerErr := exec.LookPath("docker")
 	gh := fakegithub.New(t)
 	repo := "boot2docker/boot2docker"
 	gh.Publish(repo, "v19.03.5", map[string][]byte{"boot2docker.iso": isoBytes(t, "v19.03.5", 256<<10)})
 	t.Cleanup(func() { e.run("rm", "-f", "-y", "b2d") })
 	api := gh.APIURL(repo)
-	out := e.ok("--github-api-token", "tok-not-in-output-4242", "create", "-d", "virtualbox", "--virtualbox-no-vtx-check", "--virtualbox-boot2docker-url", api, "--virtualbox-disk-size", "64", "b2d")
+	out := e.ok("--github-api-token", "tok-not-in-output-4242", "create", "-d", "virtualbox", "--virtualbox-no-vtx-check", "--virtualbox-boot2docker-url", api, "--virtualbox-disk-size", "64",
+		"--engine-env", "HTTP_PROXY=http://proxy.invalid:3128", "--engine-label", "role=b2d-test", "b2d")
 	for _, l := range []string{
 		"(b2d) Latest release for " + strings.TrimPrefix(gh.URL, "http://") + "/boot2docker/boot2docker is v19.03.5",
 		"(b2d) 0%....10%....20%....30%....40%....50%....60%....70%....80%....90%....100%",
@@ -189,9 +187,10 @@ func TestCLIBoot2Docker(t *testing.T) {
 	assert.Contains(t, profile, "--label provider=virtualbox")
 	assert.Contains(t, profile, "CACERT=/var/lib/boot2docker/ca.pem")
 	assert.Equal(t, "b2d", e.ok("ssh", "b2d", "cat", "/var/lib/boot2docker/etc/hostname"))
-	if dockerErr == nil {
-		assert.NotEmpty(t, e.docker("b2d", "version", "--format", "{{.Server.Version}}"))
-	}
+	assert.NotEmpty(t, e.docker("b2d", "version", "--format", "{{.Server.Version}}"))
+	// The engine options reached dockerd through the profile.
+	assert.Equal(t, "http://proxy.invalid:3128", e.docker("b2d", "info", "--format", "{{.HTTPProxy}}"))
+	assert.Contains(t, e.docker("b2d", "info", "--format", "{{.Labels}}"), "role=b2d-test")
 
 	gh.Publish(repo, "v19.03.12", map[string][]byte{"boot2docker.iso": isoBytes(t, "v19.03.12", 256<<10)})
 	out = e.ok("upgrade", "b2d")
@@ -202,9 +201,7 @@ func TestCLIBoot2Docker(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "v19.03.12", v)
 	assert.Equal(t, "Running", e.ok("status", "b2d"))
-	if dockerErr == nil {
-		assert.NotEmpty(t, e.docker("b2d", "info", "--format", "{{.Name}}"))
-	}
+	assert.NotEmpty(t, e.docker("b2d", "info", "--format", "{{.Name}}"))
 	e.ok("rm", "-y", "b2d")
 	e.nothingLeft()
 }

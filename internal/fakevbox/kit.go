@@ -159,8 +159,9 @@ func machineOSBoot(b bootInfo) string {
 // b2dInitScript emulates boot2docker's /etc/init.d/docker on the kit's
 // Debian: the profile's DOCKER_HOST, DOCKER_STORAGE, DOCKER_TLS,
 // CACERT, SERVERCERT, SERVERKEY and EXTRA_ARGS become dockerd's command
-// line in a docker.service drop-in (the profile's exports are not
-// passed on), its output appended to /var/log/docker.log.
+// line in a docker.service drop-in, the profile's exports (the engine
+// environment) its Environment= lines, its output appended to
+// /var/log/docker.log.
 const b2dInitScript = `#!/bin/sh
 # fakevbox: boot2docker's /etc/init.d/docker, emulated on a Debian test host.
 PROFILE=/var/lib/boot2docker/profile
@@ -177,7 +178,10 @@ args() {
 }
 start() {
 	mkdir -p "${DROPIN%/*}"
-	printf '[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd %s\nStandardOutput=append:/var/log/docker.log\nStandardError=append:/var/log/docker.log\n' "$(args)" > "$DROPIN"
+	{
+		printf '[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd %s\nStandardOutput=append:/var/log/docker.log\nStandardError=append:/var/log/docker.log\n' "$(args)"
+		[ -r "$PROFILE" ] && sed -n 's/^export \(.*\)$/Environment=\1/p' "$PROFILE"
+	} > "$DROPIN"
 	systemctl daemon-reload
 	systemctl stop docker.socket 2>/dev/null || true
 	systemctl reset-failed docker.service 2>/dev/null || true

@@ -85,6 +85,45 @@ type StateBatcher interface {
 	GetStates(ctx context.Context, machines []Driver) (map[string]state.State, error)
 }
 
+// Resources are a machine's CPUs, memory (MB) and disk (MB).
+type Resources struct {
+	CPUs     int
+	MemoryMB int
+	DiskMB   int
+}
+
+// Resizer is implemented by drivers that can change a stopped machine's
+// resources (the resize command); a driver without it does not support
+// resizing. Resize leaves a zero field as it is, grows the disk only,
+// and changes the driver's fields only for what it did: what it returns
+// an error for is left as it was.
+type Resizer interface {
+	Resources() Resources
+	Resize(ctx context.Context, want Resources) error
+}
+
+// Forward is a host port forwarded to a guest port (Proto "tcp" or
+// "udp").
+type Forward struct {
+	Proto     string
+	HostIP    string
+	HostPort  int
+	GuestPort int
+}
+
+// PortForwarder is implemented by drivers whose machines are reached
+// through forwarded host ports (qemu's user-mode network): forwards are
+// added and removed on a running machine without a restart, recorded in
+// the driver, and set up again when the machine starts. Forward with a
+// zero HostPort picks the host side (the machine's address and the
+// guest's port, or a free port where machines share 127.0.0.1) and
+// returns what it set up.
+type PortForwarder interface {
+	Forwards() []Forward
+	AddForward(ctx context.Context, f Forward) (Forward, error)
+	RemoveForward(ctx context.Context, f Forward) error
+}
+
 // Options are the values of a new machine's create flags, keyed by flag
 // name: plain values (string, []string, int, bool) that serialize as
 // they are, over JSON or the plugin protocol's gob. A missing key reads

@@ -90,6 +90,9 @@ type Driver struct {
 	StopTimeout int
 	// BootTimeout (seconds) bounds the wait for SSH in Create and Start.
 	BootTimeout int
+	// PortForwards are the port-forward command's forwards, set up again
+	// at every start (portforward.go).
+	PortForwards []drivers.Forward `json:",omitempty"`
 }
 
 // New returns an unconfigured qemu driver.

@@ -73,6 +73,7 @@ func (d *Driver) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.restoreForwards(ctx)
 	return d.waitForSSH(ctx)
 }
 

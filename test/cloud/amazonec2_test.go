@@ -63,13 +63,13 @@ func TestAmazonEC2Flow(t *testing.T) {
 	assert.Equal(t, []string{"DescribeInstances"}, fakecloud.Actions(srv.Journal.Since(n)), "ls: one describe")
 
 	r := s.bash(`eval "$($DM env aws1)"; docker version --format '{{.Server.Version}}'; docker info --format '{{json .Labels}}'`)
-	require.Equal(t, 0, r.code, r.String())
-	assert.Contains(t, r.stdout, "provider=amazonec2")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stdout, "provider=amazonec2")
 
 	insp := s.mustDM("inspect", "aws1")
 	cfg, err := os.ReadFile(filepath.Join(s.path, "machines", "aws1", "config.json"))
 	require.NoError(t, err)
-	for _, text := range []string{insp, string(cfg), out, ls, s.dm("-D", "ls").stderr} {
+	for _, text := range []string{insp, string(cfg), out, ls, s.dm("-D", "ls").Stderr} {
 		assert.NotContains(t, text, ec2fake.SecretKey)
 		assert.NotContains(t, text, ec2fake.AccessKey)
 	}
@@ -80,20 +80,20 @@ func TestAmazonEC2Flow(t *testing.T) {
 	s.mustDM("start", "aws1")
 	assert.True(t, h.Running())
 	r = s.bash(`eval "$($DM env aws1)"; docker version --format '{{.Server.Version}}'`)
-	require.Equal(t, 0, r.code, "docker after start: %s", r)
+	require.Equal(t, 0, r.Code, "docker after start: %s", r)
 	s.mustDM("restart", "aws1")
 	assert.Equal(t, "Running\n", s.mustDM("status", "aws1"))
 	s.mustDM("kill", "aws1")
 	assert.Equal(t, "Stopped\n", s.mustDM("status", "aws1"))
 	r = s.dm("kill", "aws1")
-	assert.NotEqual(t, 0, r.code)
-	assert.Contains(t, r.stderr, "already stopped")
+	assert.NotEqual(t, 0, r.Code)
+	assert.Contains(t, r.Stderr, "already stopped")
 
 	id := strings.TrimSpace(s.mustDM("inspect", "-f", "{{.Driver.InstanceId}}", "aws1"))
 	require.True(t, srv.Forget(id))
 	r = s.dm("ls", "--format", "{{.Name}} {{.State}} {{.Error}}")
-	require.Equal(t, 0, r.code, r.String())
-	assert.Regexp(t, `^aws1 Error instance `+id+` not found`, r.stdout)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Regexp(t, `^aws1 Error instance `+id+` not found`, r.Stdout)
 
 	s.mustDM("rm", "-y", "aws1")
 	assert.Empty(t, s.machines())
@@ -135,7 +135,7 @@ func TestAmazonEC2GitLabOptions(t *testing.T) {
 	require.Len(t, groups, 1)
 	assert.Equal(t, "gitlab-runners", groups[0].Params["GroupName"])
 	r := s.bash(`eval "$($DM env runner-1)"; docker version --format '{{.Server.Version}}'`)
-	require.Equal(t, 0, r.code, r.String())
+	require.Equal(t, 0, r.Code, r.String())
 
 	s.mustDM("rm", "-y", "runner-1")
 	assert.Equal(t, 1, fakecloud.Count(srv.Journal.Entries(), "CancelSpotInstanceRequests"))
@@ -161,7 +161,7 @@ func TestParallelCreates(t *testing.T) {
 	}
 	wg.Wait()
 	for i, r := range results {
-		require.Equal(t, 0, r.code, "create p%d: %s", i, r)
+		require.Equal(t, 0, r.Code, "create p%d: %s", i, r)
 	}
 	assert.Len(t, srv.Instances(), n)
 	groups := 0

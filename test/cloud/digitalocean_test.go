@@ -70,8 +70,8 @@ func TestDigitalOceanFlow(t *testing.T) {
 	assert.Equal(t, []string{"GET /v2/droplets"}, fakecloud.Actions(srv.Journal.Since(n)))
 
 	r := s.bash(`eval "$($DM env do1)"; docker version --format '{{.Server.Version}}'; docker info --format '{{json .Labels}}'`)
-	require.Equal(t, 0, r.code, r.String())
-	assert.Contains(t, r.stdout, `provider=digitalocean`)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stdout, `provider=digitalocean`)
 
 	// Secrets stay out of inspect, config.json and the output.
 	insp := s.mustDM("inspect", "do1")
@@ -85,13 +85,13 @@ func TestDigitalOceanFlow(t *testing.T) {
 	assert.Equal(t, "Stopped\n", s.mustDM("status", "do1"))
 	assert.False(t, h.Running(), "stop powered the host off")
 	r = s.dm("stop", "do1")
-	assert.NotEqual(t, 0, r.code)
-	assert.Contains(t, r.stderr, "already stopped")
+	assert.NotEqual(t, 0, r.Code)
+	assert.Contains(t, r.Stderr, "already stopped")
 
 	s.mustDM("start", "do1")
 	assert.True(t, h.Running())
 	r = s.bash(`eval "$($DM env do1)"; docker version --format '{{.Server.Version}}'`)
-	require.Equal(t, 0, r.code, "docker after start: %s", r)
+	require.Equal(t, 0, r.Code, "docker after start: %s", r)
 
 	n = srv.Journal.Len()
 	s.mustDM("restart", "do1")
@@ -106,8 +106,8 @@ func TestDigitalOceanFlow(t *testing.T) {
 	id, _ := strconv.Atoi(strings.TrimSpace(s.mustDM("inspect", "-f", "{{.Driver.DropletID}}", "do1")))
 	require.True(t, srv.DeleteDroplet(id))
 	r = s.dm("ls", "--format", "{{.Name}} {{.State}} {{.Error}}")
-	require.Equal(t, 0, r.code, r.String())
-	assert.Regexp(t, `^do1 Error droplet \d+ not found`, r.stdout)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Regexp(t, `^do1 Error droplet \d+ not found`, r.Stdout)
 
 	s.mustDM("rm", "-y", "do1")
 	assert.Empty(t, s.machines())

@@ -6,9 +6,7 @@
 package cloud_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -70,29 +68,17 @@ func newStore(t testing.TB, env ...string) *store {
 	t.Helper()
 	dir := t.TempDir()
 	s := &store{t: t, path: filepath.Join(dir, "store")}
-	home := filepath.Join(dir, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s.env = append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "SHELL=/bin/bash", "USER=cloud",
-		"MACHINE_STORAGE_PATH=" + s.path,
+	home, base := testbin.StoreEnv(t, dir, s.path, "cloud", "")
+	s.env = append(append(base,
 		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
+		"AWS_CONFIG_FILE="+filepath.Join(home, "aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "aws-credentials"),
 		"MACHINE_BUGSNAG_API_TOKEN=no-report",
-	}, env...)
+	), env...)
 	return s
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type result = testbin.Result
 
 func (s *store) run(argv []string, extra ...string) result {
 	s.t.Helper()
@@ -100,18 +86,7 @@ func (s *store) run(argv []string, extra ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(append([]string{}, s.env...), extra...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			s.t.Fatalf("running %v: %v", argv, err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: code}
+	return testbin.Exec(s.t, cmd)
 }
 
 func (s *store) dm(args ...string) result {
@@ -122,10 +97,10 @@ func (s *store) dm(args ...string) result {
 func (s *store) mustDM(args ...string) string {
 	s.t.Helper()
 	r := s.dm(args...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		s.t.Fatalf("docker-machine %s: %s", strings.Join(args, " "), r)
 	}
-	return r.stdout
+	return r.Stdout
 }
 
 // bash runs a script with the store's environment and $DM.

@@ -47,9 +47,9 @@ func TestRegenerateClientCerts(t *testing.T) {
 
 	for _, answer := range []string{"n\n", "no\n", "whatever\n"} {
 		r := dmInput(t, s, answer, "regenerate-certs", "--client-certs", "rc")
-		require.Equal(t, 0, r.code, "%q: %s", answer, r)
-		assert.Equal(t, regeneratePrompt, r.stdout, "%q", answer)
-		assert.Empty(t, r.stderr, "%q", answer)
+		require.Equal(t, 0, r.Code, "%q: %s", answer, r)
+		assert.Equal(t, regeneratePrompt, r.Stdout, "%q", answer)
+		assert.Empty(t, r.Stderr, "%q", answer)
 		assert.Equal(t, beforeStore, snapshot(t, s.path, storeCerts...), "%q changed the store's certificates", answer)
 		assert.Equal(t, beforeMachine, snapshot(t, dir, machineCerts...), "%q changed the machine's certificates", answer)
 		assert.Equal(t, beforeRemote, mustRun(t, h, remote), "%q changed the host", answer)
@@ -62,8 +62,8 @@ func TestRegenerateClientCerts(t *testing.T) {
 	}
 
 	r := dmInput(t, s, "y\n", "regenerate-certs", "--client-certs", "rc")
-	require.Equal(t, 0, r.code, r.String())
-	assert.True(t, strings.HasPrefix(r.stdout, regeneratePrompt+"Regenerating TLS certificates\nRegenerating local certificates\n"), r.stdout)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.True(t, strings.HasPrefix(r.Stdout, regeneratePrompt+"Regenerating TLS certificates\nRegenerating local certificates\n"), r.Stdout)
 	afterStore := snapshot(t, s.path, storeCerts...)
 	afterMachine := snapshot(t, dir, machineCerts...)
 	for _, f := range storeCerts {
@@ -80,34 +80,34 @@ func TestRegenerateClientCerts(t *testing.T) {
 	assert.Equal(t, afterMachine["server.pem"], mustRun(t, h, "cat /etc/docker/server.pem"))
 
 	v := dockerVersion(t, s, "rc")
-	require.Equal(t, 0, v.code, v.String())
-	assert.NotEmpty(t, strings.TrimSpace(v.stdout))
+	require.Equal(t, 0, v.Code, v.String())
+	assert.NotEmpty(t, strings.TrimSpace(v.Stdout))
 	old := s.bash(`DOCKER_TLS_VERIFY=1 DOCKER_HOST=tcp://` + h.IP + `:2376 DOCKER_CERT_PATH=` + oldClient + ` docker version --format '{{.Server.Version}}'`)
-	assert.NotEqual(t, 0, old.code, "the daemon still accepts the old client certificate\n%s", old)
+	assert.NotEqual(t, 0, old.Code, "the daemon still accepts the old client certificate\n%s", old)
 
 	// -f: no prompt, everything replaced again.
 	r = dmInput(t, s, "n\n", "regenerate-certs", "-f", "--client-certs", "rc")
-	require.Equal(t, 0, r.code, r.String())
-	assert.NotContains(t, r.stdout, "(y/n)")
-	assert.True(t, strings.HasPrefix(r.stdout, "Regenerating TLS certificates\nRegenerating local certificates\n"), r.stdout)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.NotContains(t, r.Stdout, "(y/n)")
+	assert.True(t, strings.HasPrefix(r.Stdout, "Regenerating TLS certificates\nRegenerating local certificates\n"), r.Stdout)
 	again := snapshot(t, s.path, storeCerts...)
 	assert.NotEqual(t, afterStore["certs/ca.pem"], again["certs/ca.pem"])
 	v = dockerVersion(t, s, "rc")
-	require.Equal(t, 0, v.code, v.String())
+	require.Equal(t, 0, v.Code, v.String())
 
 	// Without --client-certs, y keeps the CA and the client certificate
 	// and replaces only the server certificate.
 	machine := snapshot(t, dir, machineCerts...)
 	r = dmInput(t, s, "Y\n", "regenerate-certs", "rc")
-	require.Equal(t, 0, r.code, r.String())
-	assert.NotContains(t, r.stdout, "Regenerating local certificates")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.NotContains(t, r.Stdout, "Regenerating local certificates")
 	assert.Equal(t, again, snapshot(t, s.path, storeCerts...))
 	now := snapshot(t, dir, machineCerts...)
 	assert.Equal(t, machine["ca.pem"], now["ca.pem"])
 	assert.Equal(t, machine["cert.pem"], now["cert.pem"])
 	assert.NotEqual(t, machine["server.pem"], now["server.pem"])
 	v = dockerVersion(t, s, "rc")
-	require.Equal(t, 0, v.code, v.String())
+	require.Equal(t, 0, v.Code, v.String())
 
 	// Users run regenerate-certs (or provision) again when something
 	// looks wrong: four more in a row, after the restarts above, must
@@ -118,12 +118,12 @@ func TestRegenerateClientCerts(t *testing.T) {
 	t.Run("four in a row", func(t *testing.T) {
 		for i := 1; i <= 4; i++ {
 			r := s.dm("regenerate-certs", "-f", "rc")
-			if !assert.Equal(t, 0, r.code, "regenerate-certs #%d\n%s", i, r) {
+			if !assert.Equal(t, 0, r.Code, "regenerate-certs #%d\n%s", i, r) {
 				break
 			}
 		}
 		v := dockerVersion(t, s, "rc")
-		assert.Equal(t, 0, v.code, v.String())
+		assert.Equal(t, 0, v.Code, v.String())
 	})
 }
 
@@ -204,8 +204,8 @@ func TestOwnCAFromGlobalFlags(t *testing.T) {
 	assert.Equal(t, strings.Join([]string{caCert, caKey, clientCert, clientKey}, " ")+"\n", got)
 
 	v := dockerVersion(t, s, "own")
-	require.Equal(t, 0, v.code, v.String())
-	assert.NotEmpty(t, strings.TrimSpace(v.stdout))
+	require.Equal(t, 0, v.Code, v.String())
+	assert.NotEmpty(t, strings.TrimSpace(v.Stdout))
 	assert.Equal(t, dir, strings.TrimSpace(s.mustDM("inspect", "-f", "{{.HostOptions.AuthOptions.StorePath}}", "own")))
 
 	// Without the flags: regenerate-certs signs with the recorded CA.
@@ -214,7 +214,7 @@ func TestOwnCAFromGlobalFlags(t *testing.T) {
 	assert.NotEqual(t, string(server), string(renewed))
 	verifyServerCert(t, renewed, caPEM, h.IP)
 	v = dockerVersion(t, s, "own")
-	require.Equal(t, 0, v.code, v.String())
+	require.Equal(t, 0, v.Code, v.String())
 	for _, f := range storeCerts {
 		assert.NoFileExists(t, filepath.Join(s.path, f))
 	}

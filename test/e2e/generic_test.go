@@ -110,17 +110,17 @@ docker version --format '{{.Server.Version}}'
 docker import - local/busybox:latest < ` + tar + ` >/dev/null
 docker run --rm --pull never local/busybox:latest echo hello-from-container
 docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexConfigs}}'`)
-	require.Equal(t, 0, r.code, r.String())
-	assert.Contains(t, r.stdout, "hello-from-container")
-	assert.Contains(t, r.stdout, `"e2e=yes"`)
-	assert.Contains(t, r.stdout, `"tier=test"`)
-	assert.Contains(t, r.stdout, `"provider=generic"`)
-	assert.Contains(t, r.stdout, " overlay2 ")
-	assert.Contains(t, r.stdout, "10.99.0.1:5000")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stdout, "hello-from-container")
+	assert.Contains(t, r.Stdout, `"e2e=yes"`)
+	assert.Contains(t, r.Stdout, `"tier=test"`)
+	assert.Contains(t, r.Stdout, `"provider=generic"`)
+	assert.Contains(t, r.Stdout, " overlay2 ")
+	assert.Contains(t, r.Stdout, "10.99.0.1:5000")
 
 	// docker $(docker-machine config) works too.
 	r = s.bash(`docker $($DM config dm1) ps -q | wc -l`)
-	require.Equal(t, 0, r.code, r.String())
+	require.Equal(t, 0, r.Code, r.String())
 
 	// The engine environment reached dockerd.
 	envOut, err := h.Run(`tr '\0' '\n' < /proc/$(pidof dockerd)/environ`)
@@ -146,8 +146,8 @@ docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexC
 				args = append([]string{"--native-ssh"}, args...)
 			}
 			r := s.dm(args...)
-			assert.Equal(t, 7, r.code, "native=%v %s", native, r)
-			assert.Contains(t, r.stdout, "out")
+			assert.Equal(t, 7, r.Code, "native=%v %s", native, r)
+			assert.Contains(t, r.Stdout, "out")
 		}
 		assert.Equal(t, "ok\n", s.mustDM("ssh", "dm1", "echo", "ok"))
 	})
@@ -182,8 +182,8 @@ docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexC
 		require.NoError(t, err)
 		s.mustDM("provision", "dm1")
 		r := s.dm("-D", "provision", "dm1")
-		require.Equal(t, 0, r.code, r.String())
-		assertTrace(t, s, "dm1", r.stderr)
+		require.Equal(t, 0, r.Code, r.String())
+		assertTrace(t, s, "dm1", r.Stderr)
 		pid2, err := h.Run("pidof dockerd")
 		require.NoError(t, err)
 		assert.Equal(t, pid1, pid2, "an unchanged machine must not restart Docker")
@@ -193,19 +193,19 @@ docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexC
 	t.Run("regenerate-certs", func(t *testing.T) {
 		before := serverCert(t, s, "dm1")
 		dbg := s.dm("--debug", "regenerate-certs", "-f", "dm1")
-		require.Equal(t, 0, dbg.code, dbg.String())
-		out := dbg.stdout
+		require.Equal(t, 0, dbg.Code, dbg.String())
+		out := dbg.Stdout
 		// The new certificate and key went over SSH: not in the trace.
-		assertTrace(t, s, "dm1", dbg.stderr)
-		assert.Contains(t, dbg.stderr, "ssh: running configure docker (")
+		assertTrace(t, s, "dm1", dbg.Stderr)
+		assert.Contains(t, dbg.Stderr, "ssh: running configure docker (")
 		assert.Contains(t, out, "Regenerating TLS certificates")
 		assert.NotContains(t, out, "Installing Docker")
 		after := serverCert(t, s, "dm1")
 		assert.NotEqual(t, before.SerialNumber, after.SerialNumber)
 		assert.Contains(t, after.DNSNames, "foo.bar.tld")
 		r := s.bash(`eval "$($DM env dm1)"; docker run --rm --pull never local/busybox:latest echo still-works`)
-		require.Equal(t, 0, r.code, r.String())
-		assert.Contains(t, r.stdout, "still-works")
+		require.Equal(t, 0, r.Code, r.String())
+		assert.Contains(t, r.Stdout, "still-works")
 	})
 
 	// GitLab Runner's docker+machine executor: config's exit status says
@@ -213,27 +213,27 @@ docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexC
 	// its docker client uses.
 	t.Run("GitLab Runner liveness and credentials", func(t *testing.T) {
 		r := s.dm("--bugsnag-api-token=no-report", "config", "dm1")
-		require.Equal(t, 0, r.code, r.String())
+		require.Equal(t, 0, r.Code, r.String())
 		url := strings.TrimSpace(s.mustDM("--bugsnag-api-token=no-report", "url", "dm1"))
 		certPath := strings.TrimSpace(s.mustDM("--bugsnag-api-token=no-report", "inspect", "dm1", "-f", "{{.HostOptions.AuthOptions.StorePath}}"))
 		assert.Equal(t, filepath.Join(s.path, "machines", "dm1"), certPath)
 		r = s.bash(`DOCKER_TLS_VERIFY=1 DOCKER_HOST=` + url + ` DOCKER_CERT_PATH=` + certPath + ` docker version --format '{{.Server.Version}}'`)
-		require.Equal(t, 0, r.code, r.String())
+		require.Equal(t, 0, r.Code, r.String())
 
 		// The daemon goes down: the machine is not handed out.
 		_, err := h.Run("systemctl stop docker.socket docker.service")
 		require.NoError(t, err)
 		r = s.dm("config", "dm1")
-		assert.Equal(t, 1, r.code, r.String())
-		assert.True(t, strings.HasPrefix(r.stderr, "Error running connection boilerplate: Error checking and/or regenerating the certs: There was an error validating certificates for host"), r.stderr)
-		assert.Contains(t, r.stderr, "connection refused")
+		assert.Equal(t, 1, r.Code, r.String())
+		assert.True(t, strings.HasPrefix(r.Stderr, "Error running connection boilerplate: Error checking and/or regenerating the certs: There was an error validating certificates for host"), r.Stderr)
+		assert.Contains(t, r.Stderr, "connection refused")
 		r = s.dm("env", "dm1")
-		assert.Equal(t, 1, r.code, r.String())
-		assert.True(t, strings.HasPrefix(r.stderr, "Error checking TLS connection: "), r.stderr)
+		assert.Equal(t, 1, r.Code, r.String())
+		assert.True(t, strings.HasPrefix(r.Stderr, "Error checking TLS connection: "), r.Stderr)
 		_, err = h.Run("systemctl start docker.service")
 		require.NoError(t, err)
 		r = s.dm("config", "dm1")
-		assert.Equal(t, 0, r.code, "up again (a restarted daemon refuses the old TLS session: full handshake)\n%s", r.String())
+		assert.Equal(t, 0, r.Code, "up again (a restarted daemon refuses the old TLS session: full handshake)\n%s", r.String())
 	})
 
 	t.Run("changed host key is refused", func(t *testing.T) {
@@ -245,12 +245,12 @@ docker info --format '{{json .Labels}} {{.Driver}} {{json .RegistryConfig.IndexC
 				args = append([]string{"--native-ssh"}, args...)
 			}
 			r := s.dm(args...)
-			assert.NotEqual(t, 0, r.code)
-			assert.Contains(t, r.stderr, "does not match the key pinned", "native=%v", native)
+			assert.NotEqual(t, 0, r.Code)
+			assert.Contains(t, r.Stderr, "does not match the key pinned", "native=%v", native)
 		}
 		r := s.dm("provision", "dm1")
-		assert.NotEqual(t, 0, r.code)
-		assert.Contains(t, r.stderr, "does not match the key pinned")
+		assert.NotEqual(t, 0, r.Code)
+		assert.Contains(t, r.Stderr, "does not match the key pinned")
 	})
 
 	t.Run("rm", func(t *testing.T) {
@@ -275,8 +275,8 @@ func TestGenericInstallsDocker(t *testing.T) {
 	out := s.createGeneric("fresh", plain, "--engine-install-method", "package")
 	assert.Contains(t, out, "Installing Docker...")
 	r := s.bash(`eval "$($DM env fresh)"; docker version --format '{{.Server.Version}}'`)
-	require.Equal(t, 0, r.code, r.String())
-	assert.NotEmpty(t, strings.TrimSpace(r.stdout))
+	require.Equal(t, 0, r.Code, r.String())
+	assert.NotEmpty(t, strings.TrimSpace(r.Stdout))
 
 	// A second machine, to copy between machines through this host.
 	other := testhost.StartNspawn(t, testhost.Options{Flavour: testhost.Docker})
@@ -309,8 +309,8 @@ func TestGenericOnQEMU(t *testing.T) {
 	r := s.bash(`eval "$($DM env vm)"
 docker import - local/busybox:latest < ` + tar + ` >/dev/null
 docker run --rm --pull never local/busybox:latest echo hello-from-vm`)
-	require.Equal(t, 0, r.code, r.String())
-	assert.Contains(t, r.stdout, "hello-from-vm")
-	assert.Equal(t, 3, s.dm("ssh", "vm", "--", "exit 3").code)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stdout, "hello-from-vm")
+	assert.Equal(t, 3, s.dm("ssh", "vm", "--", "exit 3").Code)
 	s.mustDM("rm", "-y", "vm")
 }

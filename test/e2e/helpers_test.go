@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/docker-machine-ng/machine/internal/testbin"
 	"github.com/docker-machine-ng/machine/internal/testhost"
 )
 
@@ -82,8 +82,8 @@ func isMountpoint(t *testing.T, dir string) bool {
 func ok(t *testing.T, s *store, args ...string) string {
 	t.Helper()
 	r := s.dm(args...)
-	require.Equal(t, 0, r.code, "docker-machine %s: %s", strings.Join(args, " "), r)
-	return r.stdout
+	require.Equal(t, 0, r.Code, "docker-machine %s: %s", strings.Join(args, " "), r)
+	return r.Stdout
 }
 
 // dmInput runs the binary in s with stdin as its standard input.
@@ -92,16 +92,7 @@ func dmInput(t *testing.T, s *store, stdin string, args ...string) result {
 	cmd := exec.Command(dmBin, args...)
 	cmd.Env = s.env
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, isExit := err.(*exec.ExitError)
-		require.True(t, isExit, "running %v: %v", args, err)
-		code = ee.ExitCode()
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: code}
+	return testbin.Exec(t, cmd)
 }
 
 // snapshot reads files (relative to root) into a map, byte for byte.

@@ -31,17 +31,17 @@ func TestRestartGenericReboots(t *testing.T) {
 	bootBefore := mustRun(t, vm, "cat /proc/sys/kernel/random/boot_id")
 
 	r := s.dm("restart", "rb")
-	require.Equal(t, 0, r.code, r.String())
-	assert.True(t, strings.HasPrefix(r.stdout, "Restarting \"rb\"...\n"), r.stdout)
-	assert.True(t, strings.HasSuffix(r.stdout, "Restarted machines may have new IP addresses. You may need to re-run the `docker-machine env` command.\n"), r.stdout)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.True(t, strings.HasPrefix(r.Stdout, "Restarting \"rb\"...\n"), r.Stdout)
+	assert.True(t, strings.HasSuffix(r.Stdout, "Restarted machines may have new IP addresses. You may need to re-run the `docker-machine env` command.\n"), r.Stdout)
 
 	bootAfter, err := vm.Run("cat /proc/sys/kernel/random/boot_id")
 	require.NoError(t, err, "the host is not up when restart returned")
 	assert.NotEqual(t, bootBefore, bootAfter, "restart returned, but the host did not reboot (yet)")
 	assert.Equal(t, certs, snapshot(t, filepath.Join(s.path, "machines", "rb"), machineCerts...), "the same address keeps the certificates")
 	v := dockerVersion(t, s, "rb")
-	require.Equal(t, 0, v.code, v.String())
-	assert.NotEmpty(t, strings.TrimSpace(v.stdout))
+	require.Equal(t, 0, v.Code, v.String())
+	assert.NotEmpty(t, strings.TrimSpace(v.Stdout))
 	assert.Equal(t, "Running\n", s.mustDM("status", "rb"))
 }
 
@@ -70,8 +70,8 @@ func TestUpgradeStoppedQEMUMachine(t *testing.T) {
 
 	r := s.dm("upgrade", "up")
 	t.Logf("upgrade:\n%s", r)
-	require.Equal(t, 0, r.code, r.String())
-	out := r.stdout
+	require.Equal(t, 0, r.Code, r.String())
+	out := r.Stdout
 	order := []string{"Starting machine so machine can be upgraded...", `Starting "up"...`, `Machine "up" was started.`, "Upgrading docker...", "Restarting docker..."}
 	last := -1
 	for _, line := range order {
@@ -84,13 +84,13 @@ func TestUpgradeStoppedQEMUMachine(t *testing.T) {
 	assert.Equal(t, "Running\n", s.mustDM("status", "up"))
 	assert.Equal(t, certs, snapshot(t, filepath.Join(s.path, "machines", "up"), machineCerts...))
 	v := dockerVersion(t, s, "up")
-	require.Equal(t, 0, v.code, v.String())
+	require.Equal(t, 0, v.Code, v.String())
 	owner := s.mustDM("ssh", "up", "--", "dpkg-query -S /usr/sbin/dockerd")
 	assert.Equal(t, "docker.io: /usr/sbin/dockerd\n", owner, "still Debian's Docker")
 
 	// Running now: upgrade does not start it again.
 	r = s.dm("upgrade", "up")
-	require.Equal(t, 0, r.code, r.String())
-	assert.NotContains(t, r.stdout, "Starting machine so machine can be upgraded...")
-	assert.Contains(t, r.stdout, "Upgrading docker...")
+	require.Equal(t, 0, r.Code, r.String())
+	assert.NotContains(t, r.Stdout, "Starting machine so machine can be upgraded...")
+	assert.Contains(t, r.Stdout, "Upgrading docker...")
 }

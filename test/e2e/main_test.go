@@ -4,9 +4,7 @@
 package e2e_test
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -31,28 +29,12 @@ type store struct {
 func newStore(t *testing.T) *store {
 	t.Helper()
 	dir := t.TempDir()
-	s := &store{t: t, path: filepath.Join(dir, "store"), home: filepath.Join(dir, "home")}
-	if err := os.MkdirAll(s.home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s.env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + s.home,
-		"SHELL=/bin/bash",
-		"USER=e2e",
-		"MACHINE_STORAGE_PATH=" + s.path,
-	}
+	s := &store{t: t, path: filepath.Join(dir, "store")}
+	s.home, s.env = testbin.StoreEnv(t, dir, s.path, "e2e", "")
 	return s
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type result = testbin.Result
 
 // dm runs the binary with args in this store.
 func (s *store) dm(args ...string) result {
@@ -64,10 +46,10 @@ func (s *store) dm(args ...string) result {
 func (s *store) mustDM(args ...string) string {
 	s.t.Helper()
 	r := s.dm(args...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		s.t.Fatalf("docker-machine %s: %s", strings.Join(args, " "), r)
 	}
-	return r.stdout
+	return r.Stdout
 }
 
 // bash runs a script in bash with the store's environment, so
@@ -78,20 +60,10 @@ func (s *store) bash(script string) result {
 }
 
 func (s *store) run(argv, extra []string) result {
+	s.t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append([]string{}, s.env...), extra...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			s.t.Fatalf("running %v: %v", argv, err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: code}
+	return testbin.Exec(s.t, cmd)
 }
 
 // createGeneric creates a generic machine on a kit host.

@@ -57,7 +57,7 @@ func TestMount(t *testing.T) {
 	assert.Equal(t, "later\n", string(b))
 
 	r := s.dm("mount", "-u", local)
-	require.Equal(t, 0, r.code, r.String())
+	require.Equal(t, 0, r.Code, r.String())
 	assert.False(t, isMountpoint(t, local), "still mounted after mount -u")
 	entries, err := os.ReadDir(local)
 	require.NoError(t, err)
@@ -80,12 +80,12 @@ func TestMount(t *testing.T) {
 	t.Run("usage", func(t *testing.T) {
 		for _, args := range [][]string{{"mount"}, {"mount", "a", "b", "c"}} {
 			r := s.dm(args...)
-			assert.Equal(t, 1, r.code, r.String())
-			assert.Contains(t, r.stderr, "Error: Improper number of arguments.")
+			assert.Equal(t, 1, r.Code, r.String())
+			assert.Contains(t, r.Stderr, "Error: Improper number of arguments.")
 		}
 		r := s.dm("mount", "nosuch:/x", t.TempDir())
-		assert.Equal(t, 1, r.code, r.String())
-		assert.Contains(t, r.stderr, `Docker machine "nosuch" does not exist.`)
+		assert.Equal(t, 1, r.Code, r.String())
+		assert.Contains(t, r.Stderr, `Docker machine "nosuch" does not exist.`)
 	})
 
 	t.Run("changed host key is refused", func(t *testing.T) {
@@ -93,7 +93,7 @@ func TestMount(t *testing.T) {
 		dir := t.TempDir()
 		t.Cleanup(func() { unmount(dir) })
 		r := s.dm("mount", "mnt:/srv/share", dir)
-		assert.NotEqual(t, 0, r.code, r.String())
+		assert.NotEqual(t, 0, r.Code, r.String())
 		assert.False(t, isMountpoint(t, dir), "mounted a host whose key changed")
 	})
 }

@@ -90,18 +90,18 @@ func TestOriginalGenericPluginOverSSH(t *testing.T) {
 	r := s.bash(`eval "$($DM env pg)"
 docker version --format '{{.Server.Version}}'
 docker info --format '{{json .Labels}}'`)
-	require.Equal(t, 0, r.code, r.String())
-	assert.Contains(t, r.stdout, `"provider=xgeneric"`)
+	require.Equal(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stdout, `"provider=xgeneric"`)
 
 	r = s.dm("ssh", "pg", "--", "exit 3")
-	assert.Equal(t, 3, r.code, r.String())
+	assert.Equal(t, 3, r.Code, r.String())
 	assert.Equal(t, "ok\n", s.mustDM("ssh", "pg", "echo ok"))
 
 	// The original's generic driver cannot stop a host: its error text
 	// comes back through the plugin, exit 1.
 	r = s.dm("stop", "pg")
-	assert.Equal(t, 1, r.code, r.String())
-	assert.Contains(t, r.stderr, "generic driver does not support stop")
+	assert.Equal(t, 1, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "generic driver does not support stop")
 
 	s.mustDM("rm", "-y", "pg")
 	assert.Equal(t, "", s.mustDM("ls", "-q"))

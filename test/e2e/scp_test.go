@@ -56,10 +56,10 @@ func TestSCP(t *testing.T) {
 		assert.Equal(t, "payload\n", string(b))
 		// A user the machine does not know: refused by the host.
 		r := s.dm("scp", "-q", local, "nobodyhere@a:/tmp/x.txt")
-		assert.NotEqual(t, 0, r.code, r.String())
+		assert.NotEqual(t, 0, r.Code, r.String())
 		r = s.dm("scp", local)
-		assert.Equal(t, 1, r.code, r.String())
-		assert.Contains(t, r.stderr, "Error: Improper number of arguments.")
+		assert.Equal(t, 1, r.Code, r.String())
+		assert.Contains(t, r.Stderr, "Error: Improper number of arguments.")
 	})
 
 	t.Run("machine to machine across ports", func(t *testing.T) {
@@ -70,8 +70,8 @@ func TestSCP(t *testing.T) {
 		ok(t, s, "scp", "-r", "-q", "b:/tmp/tree", "a:/tmp/fromb")
 		assert.Equal(t, "deep\n", mustRun(t, ha, "cat /tmp/fromb/sub/f"))
 		r := s.dm("scp", "--delta", "a:/tmp/m2m.txt", "b:/tmp/x.txt")
-		assert.Equal(t, 1, r.code, r.String())
-		assert.Equal(t, "--delta copies between this host and one machine; rsync cannot copy between two machines\n", r.stderr)
+		assert.Equal(t, 1, r.Code, r.String())
+		assert.Equal(t, "--delta copies between this host and one machine; rsync cannot copy between two machines\n", r.Stderr)
 	})
 
 	t.Run("delta, recursive, both ways", func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestSCP(t *testing.T) {
 		// and the copy's time may fall in the same second as the edit.)
 		require.NoError(t, os.WriteFile(filepath.Join(tree, "top"), []byte("version 2\n"), 0o644))
 		r := s.dm("scp", "-r", "--delta", tree, "b:/tmp/dtree")
-		require.Equal(t, 0, r.code, r.String())
+		require.Equal(t, 0, r.Code, r.String())
 		assert.Equal(t, "version 2\n", mustRun(t, hb, "cat /tmp/dtree/tree/top"))
 
 		// Downloads: one file, then a tree.
@@ -105,7 +105,7 @@ func TestSCP(t *testing.T) {
 		// Without -r rsync skips a directory (and exits 0, as it did
 		// under the original).
 		r = s.dm("scp", "--delta", "b:/tmp/dtree/tree", filepath.Join(down, "norec"))
-		assert.Contains(t, r.stdout+r.stderr, "skipping directory", r.String())
+		assert.Contains(t, r.Stdout+r.Stderr, "skipping directory", r.String())
 		assert.NoDirExists(t, filepath.Join(down, "norec"))
 	})
 
@@ -119,12 +119,12 @@ func TestSCP(t *testing.T) {
 			{"scp", "--delta", "-q", local, "b:/tmp/evil.txt"},
 		} {
 			r := s.dm(args...)
-			assert.NotEqual(t, 0, r.code, "%v\n%s", args, r)
+			assert.NotEqual(t, 0, r.Code, "%v\n%s", args, r)
 			assert.Equal(t, "absent\n", mustRun(t, hb, "test -e /tmp/evil.txt && echo present || echo absent"), "%v", args)
 		}
 		// The other way round too: the changed host is the source.
 		r := s.dm("scp", "-q", "b:/tmp/m2m.txt", "a:/tmp/evil.txt")
-		assert.NotEqual(t, 0, r.code, r.String())
+		assert.NotEqual(t, 0, r.Code, r.String())
 		assert.Equal(t, "absent\n", mustRun(t, ha, "test -e /tmp/evil.txt && echo present || echo absent"))
 	})
 }

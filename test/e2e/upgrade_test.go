@@ -43,8 +43,8 @@ done
 	require.NoError(t, err)
 
 	r := s.dm("upgrade", "up")
-	require.Equal(t, 0, r.code, r.String())
-	out := r.stdout + r.stderr
+	require.Equal(t, 0, r.Code, r.String())
+	out := r.Stdout + r.Stderr
 	assert.Contains(t, out, "Upgrading docker...")
 	assert.Contains(t, out, "Restarting docker...")
 	assert.Less(t, strings.Index(out, "Upgrading docker..."), strings.Index(out, "Restarting docker..."))
@@ -72,7 +72,7 @@ done; true`)
 	assert.NotEqual(t, pidBefore, pidAfter, "Docker was restarted")
 
 	r = s.bash(`eval "$($DM env up)"; docker version --format '{{.Server.Version}}'`)
-	require.Equal(t, 0, r.code, r.String())
-	assert.NotEmpty(t, strings.TrimSpace(r.stdout))
+	require.Equal(t, 0, r.Code, r.String())
+	assert.NotEmpty(t, strings.TrimSpace(r.Stdout))
 	s.mustDM("rm", "-y", "up")
 }

@@ -46,22 +46,8 @@ func newStore(t testing.TB) *store {
 // newStoreAt returns a store whose root is root (which need not exist).
 func newStoreAt(t testing.TB, root string) *store {
 	t.Helper()
-	home := filepath.Join(t.TempDir(), "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	path := os.Getenv("PATH")
-	if path == "" {
-		path = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
-	}
-	return &store{t: t, root: root, home: home, env: []string{
-		"HOME=" + home,
-		"MACHINE_STORAGE_PATH=" + root,
-		"PATH=" + path,
-		"SHELL=/bin/bash",
-		"USER=tester",
-		"LANG=C",
-	}}
+	home, env := testbin.StoreEnv(t, t.TempDir(), root, "tester", "")
+	return &store{t: t, root: root, home: home, env: append(env, "LANG=C")}
 }
 
 type result struct {

@@ -46,7 +46,7 @@ func recordedOnHost(t *testing.T, h *testhost.Host) {
 	run := func(args ...string) result {
 		t.Helper()
 		r := s.mustDM(append([]string{"--debug"}, args...)...)
-		debug.WriteString(r.stdout + r.stderr)
+		debug.WriteString(r.Stdout + r.Stderr)
 		return r
 	}
 
@@ -152,17 +152,17 @@ func changedHostKey(t *testing.T, h *testhost.Host, s *store, name string) {
 		up := "/tmp/hk-up-" + strings.ReplaceAll(label, " ", "")
 		uploads = append(uploads, up)
 		r := s.dm(append(append([]string{"scp"}, flags...), payload, name+":"+up)...)
-		assert.NotEqual(t, 0, r.code, "%s upload to a host whose key changed: %s", label, r)
+		assert.NotEqual(t, 0, r.Code, "%s upload to a host whose key changed: %s", label, r)
 
 		down := filepath.Join(work, "down-"+strings.ReplaceAll(label, " ", ""))
 		r = s.dm(append(append([]string{"scp"}, flags...), name+":/tmp/hk-src", down)...)
-		assert.NotEqual(t, 0, r.code, "%s download from a host whose key changed: %s", label, r)
+		assert.NotEqual(t, 0, r.Code, "%s download from a host whose key changed: %s", label, r)
 		_, err = os.Stat(down)
 		assert.True(t, os.IsNotExist(err), "%s copied from a host whose key changed", label)
 	}
 	r := s.dm("regenerate-certs", "-f", name)
-	assert.NotEqual(t, 0, r.code, r.String())
-	assert.Contains(t, r.stderr, "does not match the key pinned")
+	assert.NotEqual(t, 0, r.Code, r.String())
+	assert.Contains(t, r.Stderr, "does not match the key pinned")
 
 	restore()
 	for _, up := range uploads {

@@ -28,6 +28,7 @@ func TestMain(m *testing.M) { testbin.Main(m, &dmBin, testhost.ReapIfAvailable) 
 // first on PATH (the recording wrappers).
 type store struct {
 	t     *testing.T
+	dir   string
 	path  string
 	home  string
 	umask string
@@ -37,35 +38,18 @@ type store struct {
 func newStore(t *testing.T) *store {
 	t.Helper()
 	dir := t.TempDir()
-	s := &store{t: t, path: filepath.Join(dir, "store"), home: filepath.Join(dir, "home")}
-	if err := os.MkdirAll(s.home, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	s := &store{t: t, dir: dir, path: filepath.Join(dir, "store")}
+	s.home, _ = testbin.StoreEnv(t, dir, s.path, "security", "")
 	return s
 }
 
+// env is the binary's environment, the recording wrappers first on PATH.
 func (s *store) env() []string {
-	path := os.Getenv("PATH")
-	if s.bin != "" {
-		path = s.bin + string(os.PathListSeparator) + path
-	}
-	return []string{
-		"PATH=" + path,
-		"HOME=" + s.home,
-		"SHELL=/bin/bash",
-		"USER=security",
-		"MACHINE_STORAGE_PATH=" + s.path,
-	}
+	_, env := testbin.StoreEnv(s.t, s.dir, s.path, "security", s.bin)
+	return env
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type result = testbin.Result
 
 // dm runs the binary in this store, under s.umask when set (through sh,
 // so the umask is the process's own from its first instruction).
@@ -77,25 +61,14 @@ func (s *store) dm(args ...string) result {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = s.env()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			s.t.Fatalf("running %v: %v", argv, err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: code}
+	return testbin.Exec(s.t, cmd)
 }
 
 // mustDM runs the binary and fails the test unless it exits 0.
 func (s *store) mustDM(args ...string) result {
 	s.t.Helper()
 	r := s.dm(args...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		s.t.Fatalf("docker-machine %s: %s", strings.Join(args, " "), r)
 	}
 	return r

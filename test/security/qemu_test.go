@@ -45,7 +45,7 @@ func TestQEMURecorded(t *testing.T) {
 		{"regenerate-certs", "-f", "q1"},
 	} {
 		r := s.mustDM(append([]string{"--debug"}, args...)...)
-		debug.WriteString(r.stdout + r.stderr)
+		debug.WriteString(r.Stdout + r.Stderr)
 	}
 	checkModes(t, s.path, "after create -d qemu under umask 000")
 	keys := privateKeyFiles(t, s.path)
@@ -63,7 +63,7 @@ func TestQEMURecorded(t *testing.T) {
 		}
 	}
 	r := s.mustDM("--debug", "rm", "-y", "q1")
-	debug.WriteString(r.stdout + r.stderr)
+	debug.WriteString(r.Stdout + r.Stderr)
 
 	calls := rec.calls(t)
 	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "ssh"} {

@@ -93,7 +93,12 @@ func (s *session) planConfig(files []remoteFile, force, hostname bool) configPla
 		}
 	}
 	systemd := s.d.kind == kindSystemd
-	p.restart = force || len(p.changed) > 0 || (systemd && s.p.Active != "active")
+	// A daemon that runs (or is starting: at boot, when the guest got its
+	// configuration with its first boot) what the files say is left
+	// alone; systemd must have loaded the files it runs.
+	stale := systemd && s.p.NeedReload
+	p.reload = p.reload || stale
+	p.restart = force || len(p.changed) > 0 || stale || (systemd && !s.runsOrStarts())
 	if hostname && s.hostnameDiffers() {
 		p.hostname = hostnameScript(s.d, s.h.Name, s.p)
 	}
@@ -164,6 +169,12 @@ func (s *session) record(p configPlan) {
 	s.restarted = p.restart
 }
 
+// runsOrStarts: docker.service is active, or activating (its start is
+// under way).
+func (s *session) runsOrStarts() bool {
+	return s.p.Active == "active" || s.p.Active == "activating"
+}
+
 func (s *session) hostnameDiffers() bool {
 	if s.d.kind == kindBoot2Docker {
 		return s.p.Hostname != s.h.Name
@@ -225,9 +236,16 @@ func (s *session) waitReady() error {
 }
 
 // answersUnchanged checks a daemon that was not restarted for a short
-// time; one that does not answer is restarted.
+// time (the whole wait when it is still starting); one that does not
+// answer is restarted.
 func (s *session) answersUnchanged(c dockerCheck) (bool, error) {
-	err := c.wait(s.ctx, min(quickTimeout, c.timeout))
+	wait := min(quickTimeout, c.timeout)
+	if s.p != nil && s.p.Active == "activating" {
+		// Starting with this configuration (Docker started at boot): a
+		// first dockerd start takes many seconds under emulation.
+		wait = c.timeout
+	}
+	err := c.wait(s.ctx, wait)
 	if err == nil {
 		return true, nil
 	}

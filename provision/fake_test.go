@@ -53,8 +53,10 @@ type fakeHost struct {
 	tools       []string
 	active      string
 	enabled     string
-	files       map[string][]byte
-	modes       map[string]string
+	// needReload is what the probe reports as NeedDaemonReload.
+	needReload bool
+	files      map[string][]byte
+	modes      map[string]string
 
 	// installPath is the dockerd path an install/upgrade leaves behind.
 	installPath string
@@ -152,6 +154,7 @@ func (f *fakeHost) run(cmd, script string) (string, error) {
 			f.hostsOK = true
 		case l == "systemctl daemon-reload":
 			f.reloads++
+			f.needReload = false
 		case strings.HasPrefix(l, "systemctl restart docker"), l == "/etc/init.d/docker restart":
 			f.restarts++
 			f.active = "active"
@@ -176,7 +179,11 @@ func (f *fakeHost) probeOutput() string {
 	fmt.Fprintf(&b, "@@docker\n%s\n@@tools\n%s\n", f.docker, strings.Join(f.tools, "\n"))
 	b.WriteString("@@service\n")
 	if slicesContains(f.tools, "systemctl") {
-		fmt.Fprintf(&b, "active=%s\nenabled=%s\n", f.active, f.enabled)
+		reload := "no"
+		if f.needReload {
+			reload = "yes"
+		}
+		fmt.Fprintf(&b, "active=%s\nenabled=%s\nreload=%s\n", f.active, f.enabled, reload)
 	}
 	b.WriteString("@@sums\n")
 	paths := make([]string, 0, len(f.files))
@@ -214,7 +221,9 @@ func (f *fakeHost) startDaemon() {
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if f.deaf || f.deafUntilRestart || f.active != "active" {
+			// "activating": a daemon started at boot, which answers by the
+			// time the TLS wait asks.
+			if f.deaf || f.deafUntilRestart || (f.active != "active" && f.active != "activating") {
 				return nil, errors.New("daemon down")
 			}
 			od := f.optionsDir()

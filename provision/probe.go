@@ -35,7 +35,11 @@ type probe struct {
 	Tools           tools
 	Active          string // systemctl is-active docker
 	Enabled         string // systemctl is-enabled docker
-	Sums            map[string]string
+	// NeedReload: docker.service's files changed on disk since systemd
+	// loaded it (NeedDaemonReload), so a running daemon may not run
+	// what they say.
+	NeedReload bool
+	Sums       map[string]string
 }
 
 // probeScript gathers os-release, hostname, Docker binaries and the
@@ -68,7 +72,7 @@ func probeScript(machine string) string {
 		"echo @@tools",
 		"for t in curl wget systemctl base64 sha256sum; do command -v $t >/dev/null 2>&1 && echo $t; done",
 		"echo @@service",
-		"if command -v systemctl >/dev/null 2>&1; then echo \"active=$(systemctl is-active docker 2>/dev/null)\"; echo \"enabled=$(systemctl is-enabled docker 2>/dev/null)\"; fi",
+		"if command -v systemctl >/dev/null 2>&1; then echo \"active=$(systemctl is-active docker 2>/dev/null)\"; echo \"enabled=$(systemctl is-enabled docker 2>/dev/null)\"; echo \"reload=$(systemctl show -p NeedDaemonReload --value docker 2>/dev/null)\"; fi",
 		"echo @@sums",
 		"sha256sum " + strings.Join(files, " ") + " 2>/dev/null",
 		"echo @@end",
@@ -129,6 +133,9 @@ func parseProbe(out string) (*probe, error) {
 		}
 		if v, ok := strings.CutPrefix(l, "enabled="); ok {
 			p.Enabled = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(l, "reload="); ok {
+			p.NeedReload = strings.TrimSpace(v) == "yes"
 		}
 	}
 	for _, l := range sections["sums"] {

@@ -206,11 +206,17 @@ func (s *session) endpoint() error {
 	if err != nil {
 		return fmt.Errorf("getting the machine IP: %w", err)
 	}
-	port := engine.DefaultPort
 	u, err := s.h.Driver.GetURL(s.ctx)
 	if err != nil {
 		return fmt.Errorf("getting the Docker URL: %w", err)
 	}
+	return s.setEndpoint(ip, u)
+}
+
+// setEndpoint takes the machine IP and the Docker port of URL u (2376
+// when u is empty or names no port).
+func (s *session) setEndpoint(ip, u string) error {
+	port := engine.DefaultPort
 	if u != "" {
 		pu, err := url.Parse(u)
 		if err != nil {

@@ -76,6 +76,44 @@ type Capabilities struct {
 	// BatchState: the driver implements StateBatcher, and ls asks it
 	// for the states of all its machines at once.
 	BatchState bool
+	// EngineAtBoot: the driver implements EngineBooter, and its guest
+	// may start Docker, already configured, during its first boot;
+	// provisioning then only checks (docs/machine-os.md).
+	EngineAtBoot bool
+}
+
+// EngineFile is one file of the engine's configuration as provisioning
+// writes it on the guest (certificates, the daemon's systemd drop-in).
+type EngineFile struct {
+	Path    string // absolute path in the guest
+	Mode    uint32 // permission bits, e.g. 0o600 for the server key
+	Content []byte
+}
+
+// EngineGuest is what a driver knows about the guest it is about to
+// boot and how provisioning would reach it.
+type EngineGuest struct {
+	// OSID is the guest's os-release ID (e.g. "debian") and Dockerd the
+	// path of its dockerd ("/usr/sbin/dockerd"): what provisioning's
+	// probe would find.
+	OSID, Dockerd string
+	// IP and URL are what GetIP and GetURL will return once it runs.
+	IP, URL string
+}
+
+// EngineRenderer renders the files provisioning would write on guest g.
+// It may make local state provisioning later reuses (the server
+// certificate in the machine directory).
+type EngineRenderer func(ctx context.Context, g EngineGuest) ([]EngineFile, error)
+
+// EngineBooter is implemented by drivers whose guests can write the
+// engine's configuration and start Docker during their first boot
+// (Capabilities.EngineAtBoot). SetEngineRenderer is called once, before
+// Create; Create calls the renderer when the guest's address is known,
+// before the guest starts, and delivers the files when it can (when it
+// does not, provisioning writes them as for any host).
+type EngineBooter interface {
+	SetEngineRenderer(EngineRenderer)
 }
 
 // StateBatcher reports the states of many machines of one driver in

@@ -29,6 +29,13 @@ type Provisioner interface {
 	Provision(ctx context.Context, h *host.Host) error
 }
 
+// EngineBootRenderer is a Provisioner that renders, before the machine
+// exists, the files its provisioning will write (provision.Runner), for
+// drivers whose guests apply them at their first boot.
+type EngineBootRenderer interface {
+	EngineBootFiles(ctx context.Context, h *host.Host, g drivers.EngineGuest) ([]drivers.EngineFile, error)
+}
+
 // API performs machine operations on one store.
 type API struct {
 	Store *persist.Store
@@ -214,6 +221,7 @@ func (a *API) createSteps(h *host.Host, o CreateOptions) []steps.Step {
 		{Name: stepRecord, Run: func(context.Context) error { return a.Store.Save(h) }},
 		{Name: "driver-create", Run: func(ctx context.Context) error {
 			log.Infof("Creating machine...")
+			a.offerEngineBoot(h)
 			if err := d.Create(ctx); err != nil {
 				return fmt.Errorf("Error in driver during machine creation: %w", err)
 			}
@@ -260,6 +268,23 @@ func (a *API) createSteps(h *host.Host, o CreateOptions) []steps.Step {
 			return nil
 		}},
 	)
+}
+
+// offerEngineBoot hands a driver that can carry the engine's
+// configuration into the guest's first boot the provisioner's renderer
+// of it; provisioning then finds it in place and only checks.
+func (a *API) offerEngineBoot(h *host.Host) {
+	eb, ok := h.Driver.(drivers.EngineBooter)
+	if !ok || !h.Driver.Capabilities().EngineAtBoot {
+		return
+	}
+	r, ok := a.Provisioner.(EngineBootRenderer)
+	if !ok {
+		return
+	}
+	eb.SetEngineRenderer(func(ctx context.Context, g drivers.EngineGuest) ([]drivers.EngineFile, error) {
+		return r.EngineBootFiles(ctx, h, g)
+	})
 }
 
 // interrupted names the interruption as the cause of a failed create,

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 
 	"github.com/urfave/cli/v3"
@@ -56,7 +57,39 @@ func (r *session) mount(ctx context.Context, cmd *cli.Command) error {
 	}
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = r.Stdin, r.Stdout, r.Stderr
-	return c.Run()
+	if cmd.Bool("unmount") {
+		return c.Run()
+	}
+	return r.runSSHFS(ctx, c, src)
+}
+
+// runSSHFS runs sshfs with its stderr in a file, not a pipe: once mounted,
+// sshfs goes to the background and its ssh child keeps the stderr it
+// inherited as long as the mount lives (a pipe would hold this command
+// up, or break the mount once nobody reads it). What sshfs printed is
+// shown when it exits. When it failed because the machine has no SFTP
+// server (sshfs only says "remote host has disconnected": sshd sends a
+// subsystem's stderr nowhere), one line names it and the fix instead.
+func (r *session) runSSHFS(ctx context.Context, c *exec.Cmd, src location) error {
+	f, err := os.CreateTemp("", "docker-machine-sshfs-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	c.Stderr = f
+	runErr := c.Run()
+	f.Close()
+	out, err := os.ReadFile(f.Name())
+	if err != nil {
+		return err
+	}
+	if runErr != nil && sftpMissing(ctx, src.target) {
+		return &missingToolError{tool: "the SFTP server (sftp-server)", machine: src.machine,
+			fix: "install it there (Debian, Ubuntu: openssh-sftp-server); sshfs needs it"}
+	}
+	// The user's stderr: a failed write there is not the command's error.
+	_, _ = r.Stderr.Write(out)
+	return runErr
 }
 
 func lookFirst(names ...string) (string, error) {

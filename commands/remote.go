@@ -1,10 +1,12 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -258,4 +260,117 @@ func (r *session) upgradeCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+// A tool a command runs on the machine (rsync for scp --delta, the SFTP
+// server for mount) may be missing there; the command then ends with one
+// error naming the tool and the fix instead of the local tool's protocol
+// errors. No extra round trip when the tool is there: rsync's remote shell
+// says so on the stderr rsync prints anyway (and rsync exits 127), and
+// sshfs's failure is looked into only after it failed.
+
+// remoteToolMissing reports whether line is a shell's report that the
+// program tool (a name, or a path whose last element is tool) was not
+// found: bash ("bash: line 1: rsync: command not found"), dash and
+// busybox ("sh: 1: rsync: not found"), a missing absolute path ("...:
+// /usr/bin/rsync: No such file or directory"), zsh ("zsh:1: command not
+// found: rsync"), fish ("fish: Unknown command: rsync").
+func remoteToolMissing(line, tool string) bool {
+	line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
+	named := func(s string) bool {
+		s = strings.TrimSpace(s)
+		return s == tool || strings.HasSuffix(s, "/"+tool)
+	}
+	for _, suffix := range []string{": command not found", ": not found", ": No such file or directory"} {
+		if rest, ok := strings.CutSuffix(line, suffix); ok {
+			if i := strings.LastIndex(rest, ": "); i >= 0 {
+				rest = rest[i+2:]
+			}
+			if named(rest) {
+				return true
+			}
+		}
+	}
+	for _, prefix := range []string{"command not found: ", "Unknown command: "} {
+		if i := strings.Index(line, prefix); i >= 0 && named(line[i+len(prefix):]) {
+			return true
+		}
+	}
+	return false
+}
+
+// sftpMissing tells whether the machine's sshd has no SFTP server to run,
+// by starting the sftp subsystem as sshfs does, with no input: an SFTP
+// server reads the end of its input and exits 0; a configured program
+// that is not there exits 127 (the shell's "not found"; sshd sends a
+// subsystem's stderr nowhere), and a subsystem sshd does not know is
+// refused ("subsystem request failed").
+func sftpMissing(ctx context.Context, t ssh.Target) bool {
+	bin, err := exec.LookPath("ssh")
+	if err != nil {
+		return false
+	}
+	t.RequestTTY = false
+	c := exec.CommandContext(ctx, bin, ssh.ExternalArgs(t, "-s", "sftp")...)
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	var ee *exec.ExitError
+	if err := c.Run(); !errors.As(err, &ee) {
+		return false
+	}
+	return ee.ExitCode() == 127 || strings.Contains(stderr.String(), "subsystem request failed")
+}
+
+// missingToolError is the one line printed for a missing remote tool.
+type missingToolError struct {
+	tool, machine, fix string
+}
+
+func (e *missingToolError) Error() string {
+	return fmt.Sprintf("%s is not installed on machine %q: %s", e.tool, e.machine, e.fix)
+}
+
+// toolFilter passes a command's stderr through line by line until a line
+// reports that tool is missing on the machine; that line and everything
+// after it (the local tool's protocol errors) are dropped. Close flushes
+// a last line without a newline.
+type toolFilter struct {
+	w       io.Writer
+	tool    string
+	buf     []byte
+	missing bool
+}
+
+func (f *toolFilter) Write(p []byte) (int, error) {
+	f.buf = append(f.buf, p...)
+	for {
+		i := bytes.IndexByte(f.buf, '\n')
+		if i < 0 {
+			break
+		}
+		f.line(f.buf[:i+1])
+		f.buf = f.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (f *toolFilter) line(l []byte) {
+	if f.missing {
+		return
+	}
+	if remoteToolMissing(string(bytes.TrimSuffix(l, []byte("\n"))), f.tool) {
+		f.missing = true
+		return
+	}
+	// The user's stderr: a failed write there is not the command's error.
+	_, _ = f.w.Write(l)
+}
+
+// Close flushes what is left (a line without a newline).
+func (f *toolFilter) Close() error {
+	if len(f.buf) > 0 {
+		f.line(f.buf)
+		f.buf = nil
+	}
+	return nil
 }

@@ -88,7 +88,8 @@ func (r *session) scp(ctx context.Context, cmd *cli.Command) error {
 	}
 	var argv []string
 	var err error
-	if cmd.Bool("delta") {
+	delta := cmd.Bool("delta")
+	if delta {
 		argv, err = rsyncArgs(src, dst, cmd.Bool("recursive"), cmd.Bool("quiet"))
 	} else {
 		var cleanup func()
@@ -102,14 +103,41 @@ func (r *session) scp(ctx context.Context, cmd *cli.Command) error {
 	}
 	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = r.Stdin, r.Stdout, r.Stderr
-	if err := c.Run(); err != nil {
+	// rsync on the machine may be missing: its stderr tells (rsync itself
+	// then exits 127, "remote command not found").
+	var filter *toolFilter
+	if delta {
+		filter = &toolFilter{w: r.Stderr, tool: "rsync"}
+		c.Stderr = filter
+	}
+	err = c.Run()
+	if filter != nil {
+		filter.Close()
+	}
+	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
+			if filter != nil && (filter.missing || ee.ExitCode() == rsyncRemoteNotFound) {
+				return &missingToolError{tool: "rsync", machine: remoteMachine(src, dst),
+					fix: "install it there, or use scp without --delta"}
+			}
 			return &silentExit{code: ee.ExitCode()}
 		}
 		return err
 	}
 	return nil
+}
+
+// rsyncRemoteNotFound is rsync's exit code when the remote shell could
+// not run rsync (RERR_CMD_NOTFOUND).
+const rsyncRemoteNotFound = 127
+
+// remoteMachine names the machine end of a copy (--delta has one).
+func remoteMachine(src, dst location) string {
+	if src.remote() {
+		return src.machine
+	}
+	return dst.machine
 }
 
 // scpArgs builds the scp command line. Two remote ends are copied through

@@ -44,6 +44,8 @@ CMDLINE="console=ttyS0 root=/dev/vda rootfstype=ext4 rw quiet modprobe.blacklist
 PACKAGES=systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,ca-certificates,procps,kmod,e2fsprogs
 PACKAGES+=,linux-image-amd64,initramfs-tools,zstd
 PACKAGES+=,docker.io,apparmor
+# What docker-machine's commands run on the machine: rsync (scp --delta), the SFTP server (mount).
+PACKAGES+=,rsync,openssh-sftp-server
 # GRUB's BIOS images for the VirtualBox disk (nothing is installed to a boot sector in the image).
 PACKAGES+=,grub-pc-bin
 

@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +73,10 @@ func SkipIfUnavailable(t testing.TB) {
 type Config struct {
 	Host        string   // listen address, default 127.0.0.1 (must be loopback)
 	Port        int      // 0 picks a free port
-	ExtraConfig []string // extra sshd_config lines
+	ExtraConfig []string // extra sshd_config lines ("Subsystem sftp ..." replaces the default one)
+	// Env is extra session environment (NAME=value, e.g. a PATH without
+	// some program), added to sshd's SetEnv line (sshd uses only the first).
+	Env []string
 }
 
 // Server is one sshd process (restartable on the same port).
@@ -93,6 +97,7 @@ type Server struct {
 
 	t     testing.TB
 	extra []string
+	env   []string
 	fixed bool // port chosen by the caller
 
 	mu      sync.Mutex
@@ -117,6 +122,7 @@ func New(t testing.TB, cfg Config) *Server {
 		Dir:   t.TempDir(),
 		t:     t,
 		extra: cfg.ExtraConfig,
+		env:   cfg.Env,
 		fixed: cfg.Port != 0,
 	}
 	if s.Host == "" {
@@ -271,9 +277,10 @@ func (s *Server) writeConfig() error {
 		"MaxSessions 64",
 		"MaxStartups 100:30:200",
 		// Sessions see an empty home: no dotfiles of the test machine.
-		"SetEnv HOME=" + s.Home,
+		"SetEnv " + strings.Join(append([]string{"HOME=" + s.Home}, s.env...), " "),
 	}
-	if _, err := os.Stat("/usr/lib/openssh/sftp-server"); err == nil {
+	sftp := !slices.ContainsFunc(s.extra, func(l string) bool { return strings.HasPrefix(l, "Subsystem sftp ") })
+	if _, err := os.Stat("/usr/lib/openssh/sftp-server"); err == nil && sftp {
 		lines = append(lines, "Subsystem sftp /usr/lib/openssh/sftp-server")
 	}
 	lines = append(lines, s.extra...)

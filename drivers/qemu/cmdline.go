@@ -36,9 +36,12 @@ type VMConfig struct {
 	// Boot holds a kernel for direct boot; empty Kernel boots the disk
 	// through the firmware.
 	Boot BootFiles
-	// Firmware is the UEFI code for arm64 guests ("" on x86: SeaBIOS).
-	Firmware string
-	Addr     hostaddr.Address
+	// Firmware is the firmware image ("" for qemu's SeaBIOS); with
+	// FirmwareVars (the machine's variable store) it is UEFI code mapped
+	// read-only as pflash unit 0, the store as unit 1; alone, -bios.
+	Firmware     string
+	FirmwareVars string
+	Addr         hostaddr.Address
 	// GuestEnginePort is the engine port inside the guest.
 	GuestEnginePort int
 	Shares          []Share
@@ -79,7 +82,12 @@ func (c VMConfig) Args() []string {
 		"-machine", machine, "-accel", accel, "-cpu", cpu,
 		"-smp", strconv.Itoa(c.CPUs), "-m", strconv.Itoa(c.MemoryMB),
 	}
-	if c.Firmware != "" {
+	switch {
+	case c.Firmware != "" && c.FirmwareVars != "":
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+qemuOpt(c.Firmware),
+			"-drive", "if=pflash,format=raw,unit=1,file="+qemuOpt(c.FirmwareVars))
+	case c.Firmware != "":
 		args = append(args, "-bios", c.Firmware)
 	}
 	if c.Boot.Kernel != "" {

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"golang.org/x/term"
@@ -79,6 +78,13 @@ func (d *Driver) Create(ctx context.Context) error {
 		return err
 	}
 	d.timed("boot-to-ssh", t)
+	if d.BootMode == BootFirmware {
+		t2 := time.Now()
+		if err := d.waitForCloudInit(ctx, t.Add(d.bootTimeout())); err != nil {
+			return err
+		}
+		d.timed("cloud-init", t2)
+	}
 	d.timed("create", t0)
 	return nil
 }
@@ -130,11 +136,11 @@ func (d *Driver) prepareImage(ctx context.Context) error {
 			d.BootMode, d.Kernel, d.Initrd, d.KernelCmdline = BootKernel, b.Kernel, b.Initrd, b.Cmdline
 		}
 	}
-	if runtime.GOARCH == "arm64" && d.BootMode == BootFirmware {
-		d.Firmware = aarch64Firmware()
-		if d.Firmware == "" {
-			return errors.New("no UEFI firmware for arm64 guests found (Debian: apt-get install qemu-efi-aarch64)")
-		}
+	if err := d.setupFirmware(); err != nil {
+		return err
+	}
+	if err := d.copyFirmwareVars(); err != nil {
+		return err
 	}
 	log.Debugf("(%s) qemu: base image %s (%s), boot mode %s", d.MachineName, base, info.Format, d.BootMode)
 	return nil

@@ -84,8 +84,14 @@ type Driver struct {
 	Kernel        string
 	Initrd        string
 	KernelCmdline string
-	Firmware      string `json:",omitempty"`
-	InstanceID    string
+	// FirmwareType is --qemu-firmware: bios, uefi or file. Firmware is
+	// the firmware image ("" for qemu's SeaBIOS): the UEFI code when
+	// FirmwareVars is set, else an image for -bios. FirmwareVars is the
+	// variable store template the machine's efivars.fd was copied from.
+	FirmwareType string `json:",omitempty"`
+	Firmware     string `json:",omitempty"`
+	FirmwareVars string `json:",omitempty"`
+	InstanceID   string
 	// StopTimeout (seconds) bounds the ACPI power-down of Stop.
 	StopTimeout int
 	// BootTimeout (seconds) bounds the wait for SSH in Create and Start.

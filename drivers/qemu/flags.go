@@ -27,6 +27,7 @@ func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 		mcnflag.StringFlag{Name: "qemu-accel", Usage: "Accelerator: auto, kvm, hvf, whpx or tcg (auto: KVM when it really boots a guest, HVF on macOS, WHPX on Windows, else TCG)", Value: AccelAuto, EnvVar: "QEMU_ACCEL"},
 		mcnflag.StringFlag{Name: "qemu-binary", Usage: "QEMU system emulator", Value: hostBinary(), EnvVar: "QEMU_BINARY"},
 		mcnflag.StringFlag{Name: "qemu-ssh-user", Usage: "User created in the VM for SSH (password-less sudo)", Value: DefaultSSHUser, EnvVar: "QEMU_SSH_USER"},
+		mcnflag.StringFlag{Name: "qemu-firmware", Usage: "Boot firmware: bios (SeaBIOS, x86), uefi (OVMF on x86, EDK2 on arm64) or the path of a firmware image (default: bios on x86, uefi on arm64)", EnvVar: "QEMU_FIRMWARE"},
 		mcnflag.StringFlag{Name: "qemu-share-folder", Usage: "Host folder shared with the VM over 9p, as host[:guest] (guest defaults to the host path)", EnvVar: "QEMU_SHARE_FOLDER"},
 	}
 }
@@ -76,6 +77,13 @@ func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 	if _, _, err := d.share(); err != nil {
 		return err
 	}
+	if v := o.String("qemu-firmware"); v != "" {
+		typ, file, err := parseFirmware(runtime.GOARCH, v)
+		if err != nil {
+			return err
+		}
+		d.FirmwareType, d.Firmware = typ, file
+	}
 	return nil
 }
 
@@ -120,6 +128,9 @@ func (d *Driver) PreCreateCheck(context.Context) error {
 		if _, err := ResolveLocalImage(d.Image); err != nil {
 			return err
 		}
+	}
+	if err := d.checkFirmware(); err != nil {
+		return err
 	}
 	if sock := d.path(QMPFile); len(sock) > maxSocketPath {
 		return fmt.Errorf("the machine directory path is too long for qemu's QMP socket (%s is %d bytes, at most %d): use a shorter --storage-path or machine name", sock, len(sock), maxSocketPath)

@@ -42,6 +42,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"qemu-cpu-count":      "QEMU_CPU_COUNT",
 		"qemu-memory":         "QEMU_MEMORY",
 		"qemu-disk-size":      "QEMU_DISK_SIZE",
+		"qemu-firmware":       "QEMU_FIRMWARE",
 		"qemu-accel":          "QEMU_ACCEL",
 		"qemu-binary":         "QEMU_BINARY",
 		"qemu-ssh-user":       "QEMU_SSH_USER",

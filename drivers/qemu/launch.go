@@ -36,6 +36,9 @@ func (d *Driver) VMConfig() VMConfig {
 		c.Accel = AccelTCG
 	}
 	c.Dir = filepath.Clean(c.Dir)
+	if d.FirmwareVars != "" {
+		c.FirmwareVars = d.path(VarsFile)
+	}
 	if d.BootMode == BootKernel {
 		c.Boot = BootFiles{Kernel: d.Kernel, Initrd: d.Initrd, Cmdline: d.KernelCmdline}
 	}
@@ -86,10 +89,7 @@ func (d *Driver) launch() error {
 // qemu exits.
 func (d *Driver) waitForSSH(ctx context.Context) error {
 	log.Infof("(%s) Waiting for the VM to boot...", d.MachineName)
-	timeout := time.Duration(d.BootTimeout) * time.Second
-	if timeout <= 0 {
-		timeout = DefaultBootTimeout * time.Second
-	}
+	timeout := d.bootTimeout()
 	addr := net.JoinHostPort(d.IPAddress, strconv.Itoa(d.SSHPort))
 	deadline := time.Now().Add(timeout)
 	for {

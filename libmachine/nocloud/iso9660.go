@@ -23,6 +23,9 @@ const isoSector = 2048
 type ISOFile struct {
 	Name string // Rock Ridge name, e.g. "user-data"
 	Data []byte
+	// Mode is the Rock Ridge permission bits (0 = 0444: readable by
+	// all who mount it).
+	Mode uint32
 }
 
 // isoApplication is the application identifier of the images WriteISO
@@ -94,7 +97,11 @@ func writeISO(w io.Writer, volumeID, application string, files []ISOFile, modTim
 			append(append(suspSP(), rrPX(0o40555, 2)...), suspER()...))
 		appendRecord(&dir, []byte{1}, rootSector, dirSectors*isoSector, true, t, rrPX(0o40555, 2))
 		for _, e := range entries {
-			su := append(rrPX(0o100444, 1), rrNM(e.Name)...)
+			mode := e.Mode & 0o777
+			if mode == 0 {
+				mode = 0o444
+			}
+			su := append(rrPX(0o100000|mode, 1), rrNM(e.Name)...)
 			appendRecord(&dir, []byte(e.isoName), e.extent, uint32(len(e.Data)), false, t, su)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/docker-machine-ng/machine/libmachine/fsutil"
 )
@@ -32,6 +33,21 @@ type Seed struct {
 	User           string
 	AuthorizedKeys []string
 	Mounts         []SeedMount
+	// Files are written by the guest at its first boot (cloud-init's
+	// write_files, once per instance), as root. They may hold secrets
+	// (a TLS key): the user-data file is then readable by root only in
+	// the image, and nothing of it is logged.
+	Files []SeedFile
+}
+
+// SeedFile is one file of write_files. Content must be text: UTF-8
+// lines without control characters but tabs, the first not starting
+// with a blank, ending in at most one newline (what a YAML literal
+// block carries unchanged).
+type SeedFile struct {
+	Path    string
+	Mode    uint32 // permission bits: 0644, 0600 or 0400
+	Content []byte
 }
 
 // SeedMount is a 9p share mounted in the guest.
@@ -48,7 +64,12 @@ var (
 	seedTagRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_]{1,31}$`) })
 	seedDrvRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_-]{0,64}$`) })
 	seedValueOK = func(s string) bool { return !strings.ContainsAny(s, "\"\\\n\r\t,") }
+	seedPathRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(/[A-Za-z0-9_.@+-]+)+$`) })
 )
+
+// seedModes are the file modes the guest-side readers set without a
+// chmod (machine-os's reader sets a umask per file).
+var seedModes = map[uint32]bool{0o644: true, 0o600: true, 0o400: true}
 
 // Validate rejects values the guest-side readers could misparse.
 func (s Seed) Validate() error {
@@ -69,6 +90,11 @@ func (s Seed) Validate() error {
 			return fmt.Errorf("authorized key %q is not one line", k)
 		}
 	}
+	for _, f := range s.Files {
+		if err := f.validate(); err != nil {
+			return err
+		}
+	}
 	for _, m := range s.Mounts {
 		if !seedTagRe().MatchString(m.Tag) {
 			return fmt.Errorf("mount tag %q is not valid", m.Tag)
@@ -76,6 +102,31 @@ func (s Seed) Validate() error {
 		if !strings.HasPrefix(m.Path, "/") || !seedValueOK(m.Path) || strings.ContainsAny(m.Path, " '[]") {
 			return fmt.Errorf("guest path %q must be absolute, without spaces, quotes, brackets or commas", m.Path)
 		}
+	}
+	return nil
+}
+
+func (f SeedFile) validate() error {
+	if !seedPathRe().MatchString(f.Path) || strings.Contains(f.Path, "/../") || strings.HasSuffix(f.Path, "/..") {
+		return fmt.Errorf("file path %q must be absolute, of letters, digits and _.@+-", f.Path)
+	}
+	if !seedModes[f.Mode] {
+		return fmt.Errorf("file %s: mode %04o is not one of 0644, 0600, 0400", f.Path, f.Mode)
+	}
+	c := string(f.Content)
+	if !utf8.ValidString(c) {
+		return fmt.Errorf("file %s is not UTF-8 text", f.Path)
+	}
+	for _, r := range c {
+		if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || r == 0xfeff || r == 0x85 || r == 0x2028 || r == 0x2029 {
+			return fmt.Errorf("file %s has a control character %U", f.Path, r)
+		}
+	}
+	if strings.HasPrefix(c, " ") || strings.HasPrefix(c, "\t") || strings.HasPrefix(c, "\n") {
+		return fmt.Errorf("file %s starts with a blank", f.Path)
+	}
+	if strings.HasSuffix(c, "\n\n") {
+		return fmt.Errorf("file %s ends with an empty line", f.Path)
 	}
 	return nil
 }
@@ -123,6 +174,34 @@ func (s Seed) UserData() []byte {
 			fmt.Fprintf(&b, "  - [ %s, %s, \"9p\", \"trans=virtio,version=9p2000.L,msize=262144,nofail\", \"0\", \"0\" ]\n", q(m.Tag), q(m.Path))
 		}
 	}
+	if len(s.Files) > 0 {
+		// Literal blocks indented by six: "|" keeps the one final
+		// newline, "|-" is content without one; "" is empty content.
+		b.WriteString("write_files:\n")
+		for _, f := range s.Files {
+			fmt.Fprintf(&b, "  - path: %s\n", q(f.Path))
+			fmt.Fprintf(&b, "    permissions: \"%04o\"\n", f.Mode)
+			b.WriteString("    owner: \"root:root\"\n")
+			c := string(f.Content)
+			switch {
+			case c == "":
+				b.WriteString("    content: \"\"\n")
+				continue
+			case strings.HasSuffix(c, "\n"):
+				b.WriteString("    content: |\n")
+				c = strings.TrimSuffix(c, "\n")
+			default:
+				b.WriteString("    content: |-\n")
+			}
+			for _, l := range strings.Split(c, "\n") {
+				if l == "" {
+					b.WriteString("\n")
+				} else {
+					b.WriteString("      " + l + "\n")
+				}
+			}
+		}
+	}
 	return b.Bytes()
 }
 
@@ -133,9 +212,13 @@ func WriteSeedISO(path string, s Seed, modTime time.Time) error {
 		return err
 	}
 	var buf bytes.Buffer
+	ud := ISOFile{Name: "user-data", Data: s.UserData()}
+	if len(s.Files) > 0 {
+		ud.Mode = 0o400
+	}
 	err := writeISO(&buf, SeedVolumeID, s.application(), []ISOFile{
 		{Name: "meta-data", Data: s.MetaData()},
-		{Name: "user-data", Data: s.UserData()},
+		ud,
 	}, modTime)
 	if err != nil {
 		return err

@@ -243,6 +243,108 @@ func TestSeedReaderParsesUserData(t *testing.T) {
 	}, "\n")+"\n", string(out))
 }
 
+// seedFiles are write_files as the qemu driver hands them over: text
+// with comment lines, blank lines, indentation, a key readable by root
+// only, and a file without a final newline.
+func seedFiles() []SeedFile {
+	return []SeedFile{
+		{Path: "/etc/docker/ca.pem", Mode: 0o644, Content: []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")},
+		{Path: "/etc/docker/server-key.pem", Mode: 0o600, Content: []byte("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n")},
+		{Path: "/etc/systemd/system/docker.service.d/10-machine.conf", Mode: 0o644, Content: []byte("# Written by docker-machine\n[Service]\n\n\nExecStart=\nExecStart=/usr/sbin/dockerd --label \"a b\"  --x=$$y %%\n  indented: - [x]\n\tEnvironment=\"A=1\"\n")},
+		{Path: "/etc/machine-os/no-newline", Mode: 0o400, Content: []byte("one\ntwo")},
+		{Path: "/etc/machine-os/empty", Mode: 0o644},
+	}
+}
+
+// TestSeedReaderWritesFiles runs machine-os's seed reader on the
+// user-data with write_files: it understands every file, writes each
+// byte for byte with its mode, and leaves the rest of the seed as it was.
+func TestSeedReaderWritesFiles(t *testing.T) {
+	script := filepath.Join("..", "..", "machine-os", "overlay", "usr", "local", "sbin", "machine-os-seed")
+	if _, err := exec.LookPath("awk"); err != nil {
+		t.Skip("no awk")
+	}
+	s := testSeed()
+	s.Mounts = []SeedMount{{Tag: "share0", Path: "/hosthome"}}
+	s.Files = seedFiles()
+	require.NoError(t, s.Validate())
+	dir := t.TempDir()
+	ud := filepath.Join(dir, "user-data")
+	require.NoError(t, os.WriteFile(ud, s.UserData(), 0o600))
+
+	out, err := exec.Command("sh", script, "--parse", ud).CombinedOutput()
+	require.NoError(t, err, string(out))
+	var kinds []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if k, _, _ := strings.Cut(l, " "); k != "data" {
+			kinds = append(kinds, l)
+		}
+	}
+	assert.Equal(t, []string{
+		"hostname default",
+		"user docker",
+		"sudo ALL=(ALL) NOPASSWD:ALL",
+		"shell /bin/bash",
+		"key ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1yXf4oZ3m9uYd1v3R8Qm5m6bR0fW1yZ2x3Y4Z5a6b7",
+		"mount share0 /hosthome 9p trans=virtio,version=9p2000.L,msize=262144,nofail",
+		"file /etc/docker/ca.pem 0644", "end clip",
+		"file /etc/docker/server-key.pem 0600", "end clip",
+		"file /etc/systemd/system/docker.service.d/10-machine.conf 0644", "end clip",
+		"file /etc/machine-os/no-newline 0400", "end strip",
+		"file /etc/machine-os/empty 0644", "end strip",
+	}, kinds)
+
+	root := filepath.Join(dir, "root")
+	require.NoError(t, os.Mkdir(root, 0o755))
+	out, err = exec.Command("sh", script, "--write-files", ud, root).CombinedOutput()
+	require.NoError(t, err, string(out))
+	var paths []string
+	for _, f := range s.Files {
+		paths = append(paths, f.Path)
+		got, err := os.ReadFile(filepath.Join(root, f.Path))
+		require.NoError(t, err, f.Path)
+		assert.Equal(t, string(f.Content), string(got), f.Path)
+		st, err := os.Stat(filepath.Join(root, f.Path))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(f.Mode), st.Mode().Perm(), f.Path)
+	}
+	assert.Equal(t, strings.Join(paths, "\n")+"\n", string(out), "the reader names what it wrote")
+
+	// The seed image: user-data readable by root only when it has files.
+	p := filepath.Join(dir, "seed.iso")
+	require.NoError(t, WriteSeedISO(p, s, time.Now()))
+	img, err := os.ReadFile(p)
+	require.NoError(t, err)
+	iso := readISO(t, img)
+	assert.Equal(t, uint32(0o100400), iso.Modes["user-data"])
+	assert.Equal(t, uint32(0o100444), iso.Modes["meta-data"])
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+}
+
+func TestSeedFilesValidate(t *testing.T) {
+	for name, f := range map[string]SeedFile{
+		"relative path":     {Path: "etc/x", Mode: 0o644},
+		"path with a space": {Path: "/etc/a b", Mode: 0o644},
+		"path with ..":      {Path: "/etc/../x", Mode: 0o644},
+		"odd mode":          {Path: "/etc/x", Mode: 0o666},
+		"executable":        {Path: "/etc/x", Mode: 0o755},
+		"carriage return":   {Path: "/etc/x", Mode: 0o644, Content: []byte("a\r\n")},
+		"NUL":               {Path: "/etc/x", Mode: 0o644, Content: []byte("a\x00")},
+		"not UTF-8":         {Path: "/etc/x", Mode: 0o644, Content: []byte{0xff, '\n'}},
+		"leading blank":     {Path: "/etc/x", Mode: 0o644, Content: []byte(" a\n")},
+		"empty last line":   {Path: "/etc/x", Mode: 0o644, Content: []byte("a\n\n")},
+	} {
+		s := testSeed()
+		s.Files = []SeedFile{f}
+		err := s.Validate()
+		if assert.Error(t, err, name) && len(f.Content) > 0 {
+			assert.NotContains(t, err.Error(), string(f.Content), "no content in errors")
+		}
+	}
+}
+
 // TestSeedISOWithIsoinfo cross-checks the image with isoinfo (genisoimage)
 // when it is installed.
 func TestSeedISOWithIsoinfo(t *testing.T) {

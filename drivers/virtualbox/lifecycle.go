@@ -316,7 +316,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 // removeFiles deletes what the driver put in the machine directory.
 func (d *Driver) removeFiles() error {
 	var errs []error
-	for _, f := range []string{isoFilename, seedFilename, diskFilename, diskFilename + ".raw", keyFilename, keyFilename + ".pub", knownHostsFilename} {
+	for _, f := range []string{isoFilename, seedFilename, diskFilename, diskFilename + ".raw", vdiFilename, keyFilename, keyFilename + ".pub", knownHostsFilename} {
 		if err := os.Remove(d.path(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

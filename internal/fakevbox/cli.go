@@ -111,6 +111,8 @@ func (c *cli) run() error {
 		return c.clonemedium(rest)
 	case "closemedium":
 		return c.closemedium(rest)
+	case "modifymedium", "modifyhd":
+		return c.modifymedium(rest)
 	}
 	return syntaxErr("Invalid command '%s'", cmd)
 }
@@ -919,10 +921,14 @@ func (c *cli) clonemedium(args []string) error {
 		}
 		if !existing {
 			fi, _ := os.Stat(dst)
-			s.Media[dst] = &Medium{Path: dst, UUID: s.uuid(), Format: "VMDK", SizeMB: fi.Size() >> 20}
+			format := strings.ToUpper(opts["format"])
+			if format == "" {
+				format = "VMDK"
+			}
+			s.Media[dst] = &Medium{Path: dst, UUID: s.uuid(), Format: format, SizeMB: fi.Size() >> 20}
 		}
 		fmt.Fprintln(c.stderr, "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%")
-		fmt.Fprintf(c.stdout, "Clone medium created in format 'VMDK'. UUID: %s\n", s.Media[dst].UUID)
+		fmt.Fprintf(c.stdout, "Clone medium created in format '%s'. UUID: %s\n", s.Media[dst].Format, s.Media[dst].UUID)
 		return nil
 	})
 }
@@ -999,4 +1005,94 @@ func (c *cli) unregistervm(args []string) error {
 		fmt.Fprintln(c.stderr, "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%")
 	}
 	return nil
+}
+
+// modifymedium [disk] FILE --resize MB | --resizebyte BYTES: grows a
+// disk as VirtualBox does, with its refusals: a medium it does not know,
+// one in use by a running VM, a smaller size, and the formats it cannot
+// resize (VMDK: the VirtualBox 5 and 6.0 manuals name VDI and VHD only).
+func (c *cli) modifymedium(args []string) error {
+	opts, pos := options(args)
+	if len(pos) > 0 && (pos[0] == "disk" || pos[0] == "dvd" || pos[0] == "floppy") {
+		pos = pos[1:]
+	}
+	if len(pos) != 1 {
+		return syntaxErr("modifymedium: give a medium")
+	}
+	var size int64
+	if v, ok := opts["resize"]; ok {
+		mb, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || mb <= 0 {
+			return syntaxErr("Invalid size '%s'", v)
+		}
+		size = mb << 20
+	} else if v, ok := opts["resizebyte"]; ok {
+		b, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || b <= 0 {
+			return syntaxErr("Invalid size '%s'", v)
+		}
+		size = b
+	} else {
+		return syntaxErr("the fake VBoxManage modifymedium only resizes (--resize)")
+	}
+	p, _ := filepath.Abs(pos[0])
+	return locked(c.home, true, func(s *State) error {
+		m, ok := s.Media[p]
+		if !ok {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return &cliError{lines: []string{
+					fmt.Sprintf("VBoxManage: error: Could not find file for the medium '%s' (VERR_FILE_NOT_FOUND)", p),
+					"VBoxManage: error: Details: code VBOX_E_FILE_ERROR (0x80bb0004), component MediumWrap, interface IMedium, callee nsISupports",
+				}, code: 1}
+			}
+			// Opening a file registers it, as VirtualBox does.
+			m = &Medium{Path: p, UUID: s.uuid(), Format: formatOf(p), SizeMB: fi.Size() >> 20}
+			s.Media[p] = m
+		}
+		for _, v := range s.VMs {
+			if st := v.stateOf(); st != "running" && st != "paused" {
+				continue
+			}
+			for _, h := range v.hdds() {
+				if h == p {
+					return &cliError{lines: []string{"0%...", "Progress state: VBOX_E_INVALID_OBJECT_STATE",
+						"VBoxManage: error: Failed to resize medium",
+						fmt.Sprintf("VBoxManage: error: Medium '%s' is locked for writing by another task", p)}, code: 1}
+				}
+			}
+		}
+		if m.Format != "VDI" && m.Format != "VHD" {
+			return &cliError{lines: []string{"0%...", "Progress state: VBOX_E_NOT_SUPPORTED",
+				"VBoxManage: error: Resize medium operation for this format is not implemented yet!"}, code: 1}
+		}
+		if size < m.SizeMB<<20 {
+			return &cliError{lines: []string{"0%...", "Progress state: VBOX_E_NOT_SUPPORTED",
+				"VBoxManage: error: Failed to resize medium",
+				fmt.Sprintf("VBoxManage: error: Shrinking is not yet supported for medium '%s'", p)}, code: 1}
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			return vbErr("%v", err)
+		}
+		err = f.Truncate(size)
+		f.Close()
+		if err != nil {
+			return vbErr("%v", err)
+		}
+		m.SizeMB = size >> 20
+		fmt.Fprintln(c.stderr, "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%")
+		return nil
+	})
+}
+
+// formatOf guesses a disk file's format from its name.
+func formatOf(p string) string {
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".vdi":
+		return "VDI"
+	case ".vhd":
+		return "VHD"
+	}
+	return "VMDK"
 }

@@ -100,7 +100,7 @@ func resolveFirmware(arch, typ, file, binary string) (firmwareImages, error) {
 			}
 			return firmwareImages{Code: p}, nil
 		}
-		if fw, ok := findOVMF(firmwareDescriptorDirs(binary)); ok {
+		if fw, ok := findOVMF(descriptorDirs(binary)); ok {
 			return fw, nil
 		}
 		return firmwareImages{}, errors.New("--qemu-firmware uefi: no UEFI firmware (OVMF) for x86_64 guests found: install it (Debian/Ubuntu: apt-get install ovmf; Fedora: dnf install edk2-ovmf; Arch: pacman -S edk2-ovmf; macOS: brew install qemu), or give the code image with --qemu-firmware PATH")
@@ -193,6 +193,9 @@ func (d firmwareDescriptor) usable(arch, machinePrefix string) bool {
 	}
 	return target && isFile(m.Executable.Filename) && isFile(m.NVRAMTemplate.Filename)
 }
+
+// descriptorDirs is firmwareDescriptorDirs (tests replace it).
+var descriptorDirs = firmwareDescriptorDirs
 
 // firmwareDescriptorDirs are the directories QEMU's firmware descriptors
 // are searched in, highest priority first: the user's, the system's, and

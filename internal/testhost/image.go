@@ -96,49 +96,59 @@ func EnsureImage(f Flavour, logf func(format string, args ...any)) (Image, error
 		defer release()
 		buildArgs = append(buildArgs, plain.Dir)
 	}
-	// One mmdebstrap at a time on the machine: they share the .deb cache and the 2 cores.
-	unlockBuild, err := lockFile(filepath.Join(CacheDir(), "build.lock"))
-	if err != nil {
-		return img, err
-	}
-	defer unlockBuild()
-
-	// Leftovers of a crashed build of this image (we hold its lock, so nobody builds it).
-	olds, _ := filepath.Glob(filepath.Join(images, ".tmp-"+name+"-*"))
-	for _, old := range olds {
-		if err := removeTree(old); err != nil {
-			return img, fmt.Errorf("testhost: removing stale build %s: %w", old, err)
-		}
-	}
-
-	tmp := filepath.Join(images, fmt.Sprintf(".tmp-%s-%d", name, os.Getpid()))
-	script := tmp + ".build-image.sh"
-	logPath := tmp + ".log"
-	defer os.Remove(script)
-	if err := os.WriteFile(script, scripts.BuildImage, 0o755); err != nil {
-		return img, err
-	}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return img, err
-	}
-	defer logFile.Close()
-	logf("testhost: building %s image %s (cold build takes minutes; log %s)", f, img.Dir, logPath)
 	start := time.Now()
-	cmd := exec.Command("bash", append([]string{script, "build", string(f), tmp}, buildArgs...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "TESTHOST_CACHE="+CacheDir())
-	if err := cmd.Run(); err != nil {
-		_ = removeTree(tmp)
-		return img, fmt.Errorf("testhost: building %s image failed: %w\n%s", f, err, tail(logPath, 40))
-	}
-	_ = os.Rename(logPath, filepath.Join(tmp, "build.log"))
-	if err := os.Rename(tmp, img.Dir); err != nil {
+	args := func(tmp string) []string { return append([]string{"build", string(f), tmp}, buildArgs...) }
+	if err := buildImageDir(img.Dir, scripts.BuildImage, args, string(f)+" image", logf); err != nil {
 		return img, err
 	}
 	logf("testhost: built %s image in %s", f, time.Since(start).Round(time.Second))
 	pruneImages(img, logf)
 	return img, nil
+}
+
+// buildImageDir builds the image directory dir with script (the recipe, run by bash with the
+// arguments args gives for the temporary output directory). The caller holds dir's lock and has
+// seen that dir is not built. One build runs at a time on the machine (builds share the .deb
+// cache and the 2 cores); leftovers of a crashed build of dir are removed first; the build goes
+// to a temporary directory, renamed to dir when complete, with its log as build.log. what names
+// the image in progress lines and errors.
+func buildImageDir(dir string, script []byte, args func(tmp string) []string, what string, logf func(string, ...any)) error {
+	unlockBuild, err := lockFile(filepath.Join(CacheDir(), "build.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlockBuild()
+
+	images, name := filepath.Split(dir)
+	// Leftovers of a crashed build of this image (we hold its lock, so nobody builds it).
+	olds, _ := filepath.Glob(filepath.Join(images, ".tmp-"+name+"-*"))
+	for _, old := range olds {
+		if err := removeTree(old); err != nil {
+			return fmt.Errorf("testhost: removing stale build %s: %w", old, err)
+		}
+	}
+	tmp := filepath.Join(images, fmt.Sprintf(".tmp-%s-%d", name, os.Getpid()))
+	scriptPath := tmp + ".sh"
+	logPath := tmp + ".log"
+	defer os.Remove(scriptPath)
+	if err := os.WriteFile(scriptPath, script, 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logf("testhost: building %s %s (cold build takes minutes; log %s)", what, dir, logPath)
+	cmd := exec.Command("bash", append([]string{scriptPath}, args(tmp)...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "TESTHOST_CACHE="+CacheDir())
+	if err := cmd.Run(); err != nil {
+		_ = removeTree(tmp)
+		return fmt.Errorf("testhost: building %s failed: %w\n%s", what, err, tail(logPath, 40))
+	}
+	_ = os.Rename(logPath, filepath.Join(tmp, "build.log"))
+	return os.Rename(tmp, dir)
 }
 
 // hold takes a shared lock on the image for as long as a host uses it, so that pruneImages

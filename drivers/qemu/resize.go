@@ -39,7 +39,7 @@ func (d *Driver) Resize(ctx context.Context, want drivers.Resources) error {
 			return fmt.Errorf("--disk-size %d MB is smaller than the disk (%d MB): a disk can only grow (shrinking it would cut off the guest's file system)", want.DiskMB, curMB)
 		case want.DiskMB > curMB:
 			log.Infof("(%s) Growing the disk from %d MB to %d MB...", d.MachineName, curMB, want.DiskMB)
-			if err := ResizeImage(ctx, d.qemuImg(), disk, want.DiskMB); err != nil {
+			if err := ResizeImage(d.qemuImg(), disk, want.DiskMB); err != nil {
 				return err
 			}
 		}
@@ -70,13 +70,13 @@ func checkResources(r drivers.Resources) error {
 }
 
 // ResizeImage grows an image to sizeMB with qemu-img resize. It fails
-// while a running qemu holds the image (qemu-img takes its lock).
-func ResizeImage(ctx context.Context, qemuImg, image string, sizeMB int) error {
-	out, err := exec.CommandContext(ctx, qemuImg, "resize", "-q", image, fmt.Sprintf("%dM", sizeMB)).CombinedOutput()
+// while a running qemu holds the image (qemu-img takes its lock). It is
+// not cancelled: growing a qcow2 is a metadata update of milliseconds,
+// and a qemu-img killed in the middle of it could leave the machine's
+// disk half updated.
+func ResizeImage(qemuImg, image string, sizeMB int) error {
+	out, err := exec.Command(qemuImg, "resize", "-q", image, fmt.Sprintf("%dM", sizeMB)).CombinedOutput()
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("qemu-img resize %s: %w", image, context.Cause(ctx))
-		}
 		msg := strings.TrimSpace(string(out))
 		if msg == "" {
 			msg = err.Error()

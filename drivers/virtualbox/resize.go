@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
@@ -93,6 +95,17 @@ func (d *Driver) growDisk(ctx context.Context, disk string, sizeMB int) error {
 		return err
 	}
 	vdi := d.path(vdiFilename)
+	if disk == vdi {
+		return err
+	}
+	if _, err := os.Stat(vdi); err == nil {
+		// Left by an interrupted conversion (the VM still boots the
+		// VMDK, which was just tried): made anew.
+		_ = d.vbm.do(ctx, "closemedium", "disk", vdi, "--delete")
+		if err := os.Remove(vdi); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the unfinished %s: %w", vdi, err)
+		}
+	}
 	log.Infof("(%s) VirtualBox cannot resize this disk's format: converting it to VDI...", d.MachineName)
 	if err := d.vbm.do(ctx, "clonemedium", "disk", disk, vdi, "--format", "VDI"); err != nil {
 		return err

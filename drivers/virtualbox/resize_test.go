@@ -40,10 +40,13 @@ func TestResizeSequence(t *testing.T) {
 	assert.Equal(t, []string{"showvminfo m --machinereadable", "showvminfo m --machinereadable"}, journal(t, f, d))
 	assert.Equal(t, drivers.Resources{CPUs: 1, MemoryMB: 1024, DiskMB: 16}, d.Resources())
 
+	// What an interrupted conversion left is made anew.
+	require.NoError(t, os.WriteFile(d.path("disk.vdi"), []byte("half a clone"), 0o600))
 	require.NoError(t, d.Resize(c, drivers.Resources{CPUs: 2, MemoryMB: 2048, DiskMB: 32}))
 	assert.Equal(t, []string{
 		"showvminfo m --machinereadable",
 		"modifymedium disk DIR/disk.vmdk --resize 32",
+		"closemedium disk DIR/disk.vdi --delete",
 		"clonemedium disk DIR/disk.vmdk DIR/disk.vdi --format VDI",
 		"modifymedium disk DIR/disk.vdi --resize 32",
 		"storageattach m --storagectl SATA --port 1 --device 0 --type hdd --medium DIR/disk.vdi",

@@ -40,12 +40,6 @@ func (d *Driver) Create(ctx context.Context) error {
 	d.timed("image", t)
 
 	t = time.Now()
-	if err := d.writeSeed(key); err != nil {
-		return err
-	}
-	d.timed("seed", t)
-
-	t = time.Now()
 	if err := d.resolveAccel(ctx); err != nil {
 		return err
 	}
@@ -65,8 +59,18 @@ func (d *Driver) Create(ctx context.Context) error {
 	}
 	d.IPAddress, d.SSHPort, d.EnginePort = addr.IP, addr.SSHPort, addr.EnginePort
 	log.Debugf("(%s) qemu: address %s", d.MachineName, addr)
+	d.timed("address", t)
+	// The seed is written once the address is known: the engine's
+	// configuration in it names it.
+	t = time.Now()
+	if err := d.writeSeed(ctx, key); err != nil {
+		unlock()
+		return err
+	}
+	d.timed("seed", t)
 	// Keep the lock until qemu listens on the forwarded ports, so the next
 	// allocation's port checks see them.
+	t = time.Now()
 	err = d.launch()
 	unlock()
 	if err != nil {
@@ -147,8 +151,9 @@ func (d *Driver) prepareImage(ctx context.Context) error {
 }
 
 // writeSeed writes the NoCloud seed: the SSH user with the public half of
-// key, the hostname and the shared folder's mount.
-func (d *Driver) writeSeed(key string) error {
+// key, the hostname, the shared folder's mount and, for machine-os, the
+// engine's configuration (engineseed.go).
+func (d *Driver) writeSeed(ctx context.Context, key string) error {
 	pub, err := ssh.PublicKey(key)
 	if err != nil {
 		return err
@@ -162,6 +167,7 @@ func (d *Driver) writeSeed(key string) error {
 	if _, guest, _ := d.share(); guest != "" {
 		seed.Mounts = []nocloud.SeedMount{{Tag: shareTag, Path: guest}}
 	}
+	seed.Files = d.engineSeedFiles(ctx, seed)
 	if err := nocloud.WriteSeedISO(d.path(SeedFile), seed, time.Now()); err != nil {
 		return fmt.Errorf("writing the cloud-init seed: %w", err)
 	}

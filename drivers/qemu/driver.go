@@ -99,6 +99,10 @@ type Driver struct {
 	// PortForwards are the port-forward command's forwards, set up again
 	// at every start (portforward.go).
 	PortForwards []drivers.Forward `json:",omitempty"`
+
+	// engineRenderer renders the engine's configuration for the seed
+	// (engineseed.go); set by the create plan, not recorded.
+	engineRenderer drivers.EngineRenderer
 }
 
 // New returns an unconfigured qemu driver.
@@ -125,7 +129,9 @@ func New(machineName, storePath string) *Driver {
 func (d *Driver) DriverName() string { return Name }
 
 // Capabilities: an SSH guest with a fixed forwarded address.
-func (d *Driver) Capabilities() drivers.Capabilities { return drivers.Capabilities{SSH: true} }
+func (d *Driver) Capabilities() drivers.Capabilities {
+	return drivers.Capabilities{SSH: true, EngineAtBoot: true}
+}
 
 // GetSSHHostname is the machine's loopback address.
 func (d *Driver) GetSSHHostname(ctx context.Context) (string, error) { return d.GetIP(ctx) }

@@ -57,6 +57,14 @@ func TestCLICreateMachineOS(t *testing.T) {
 	out, err := dm("--debug", "create", "-d", "qemu", "--qemu-image", image, "--qemu-memory", "1024", "e2e")
 	t.Logf("create took %s:\n%s", time.Since(t0).Round(time.Millisecond), filterLines(out, "qemu: qemu-system"))
 	require.NoError(t, err)
+	// Docker at boot: the seed brought Docker's configuration, the guest
+	// started it during its boot, and provisioning only checked (the
+	// probe, nothing written, no restart).
+	assert.Contains(t, out, "qemu: the seed carries Docker's configuration (4 files)")
+	assert.Contains(t, out, "ssh: 1 remote commands", "provisioning is the probe alone")
+	assert.NotContains(t, out, "ssh: running configure docker")
+	assert.NotContains(t, out, "ssh: running restart docker")
+	assert.Contains(t, out, "Docker is up and running!")
 	<-secondDone
 	require.NoError(t, secondErr, second)
 	ipSecond, err := dm("ip", "second")
@@ -111,6 +119,16 @@ func TestCLICreateMachineOS(t *testing.T) {
 	} else {
 		t.Fatalf("busybox is needed to build the test image (apt-get install busybox-static): %v", err)
 	}
+
+	// From the guest: dockerd started once in this boot, queued by the
+	// seed reader (before sshd), and never restarted; the key is root's.
+	out, err = dm("ssh", "e2e", "--", "sudo journalctl -b -o cat -u machine-os-seed -u docker; systemctl show docker -p NRestarts; sudo stat -c %a /etc/docker/server-key.pem; sudo cat /var/lib/machine-os/write-files.done")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "machine-os-seed: configured Docker from the seed; starting it")
+	assert.Equal(t, 1, strings.Count(out, "Starting docker.service"), "one start of docker.service in this boot:\n%s", out)
+	assert.Contains(t, out, "NRestarts=0")
+	assert.Regexp(t, `(?m)^600$`, out)
+	assert.Regexp(t, `(?m)^iid-e2e-`, out)
 
 	// machine-os gives the non-root SSH user the sbin directories, for
 	// commands and login shells alike.

@@ -63,7 +63,8 @@ func (d *Driver) Create(ctx context.Context) error {
 	// The seed is written once the address is known: the engine's
 	// configuration in it names it.
 	t = time.Now()
-	if err := d.writeSeed(ctx, key); err != nil {
+	engine, err := d.writeSeed(ctx, key, true)
+	if err != nil {
 		unlock()
 		return err
 	}
@@ -82,6 +83,14 @@ func (d *Driver) Create(ctx context.Context) error {
 		return err
 	}
 	d.timed("boot-to-ssh", t)
+	if engine {
+		// The guest has read the seed before its sshd started: the
+		// server key leaves the seed image (qemu keeps reading the old
+		// one, unlinked, until it exits; later boots get this one).
+		if _, err := d.writeSeed(ctx, key, false); err != nil {
+			return err
+		}
+	}
 	if d.BootMode == BootFirmware {
 		t2 := time.Now()
 		if err := d.waitForCloudInit(ctx, t.Add(d.bootTimeout())); err != nil {
@@ -151,12 +160,13 @@ func (d *Driver) prepareImage(ctx context.Context) error {
 }
 
 // writeSeed writes the NoCloud seed: the SSH user with the public half of
-// key, the hostname, the shared folder's mount and, for machine-os, the
-// engine's configuration (engineseed.go).
-func (d *Driver) writeSeed(ctx context.Context, key string) error {
+// key, the hostname, the shared folder's mount and, with engine and for
+// machine-os, the engine's configuration (engineseed.go); it tells
+// whether the seed carries the latter.
+func (d *Driver) writeSeed(ctx context.Context, key string, engine bool) (bool, error) {
 	pub, err := ssh.PublicKey(key)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if d.InstanceID == "" {
 		b := make([]byte, 6)
@@ -167,11 +177,13 @@ func (d *Driver) writeSeed(ctx context.Context, key string) error {
 	if _, guest, _ := d.share(); guest != "" {
 		seed.Mounts = []nocloud.SeedMount{{Tag: shareTag, Path: guest}}
 	}
-	seed.Files = d.engineSeedFiles(ctx, seed)
-	if err := nocloud.WriteSeedISO(d.path(SeedFile), seed, time.Now()); err != nil {
-		return fmt.Errorf("writing the cloud-init seed: %w", err)
+	if engine {
+		seed.Files = d.engineSeedFiles(ctx, seed)
 	}
-	return nil
+	if err := nocloud.WriteSeedISO(d.path(SeedFile), seed, time.Now()); err != nil {
+		return false, fmt.Errorf("writing the cloud-init seed: %w", err)
+	}
+	return len(seed.Files) > 0, nil
 }
 
 // resolveAccel runs accelerator detection and warns once about TCG.

@@ -47,7 +47,9 @@ func TestEngineSeedFiles(t *testing.T) {
 			{Path: "/etc/systemd/system/docker.service.d/10-machine.conf", Mode: 0o644, Content: []byte("[Service]\nExecStart=\n")},
 		}, fail
 	})
-	require.NoError(t, d.writeSeed(context.Background(), key))
+	carried, err := d.writeSeed(context.Background(), key, true)
+	require.NoError(t, err)
+	assert.True(t, carried)
 	assert.Equal(t, drivers.EngineGuest{OSID: "debian", Dockerd: "/usr/sbin/dockerd", IP: "127.0.0.7", URL: "tcp://127.0.0.7:2376"}, got)
 	img, err := os.ReadFile(d.path(SeedFile))
 	require.NoError(t, err)
@@ -60,11 +62,22 @@ func TestEngineSeedFiles(t *testing.T) {
 
 	noFiles := func(what string) {
 		t.Helper()
-		require.NoError(t, d.writeSeed(context.Background(), key))
+		carried, err := d.writeSeed(context.Background(), key, true)
+		require.NoError(t, err)
+		assert.False(t, carried, what)
 		img, err := os.ReadFile(d.path(SeedFile))
 		require.NoError(t, err)
 		assert.NotContains(t, string(img), "write_files", what)
 	}
+	// After the boot the seed is written again without them.
+	carried, err = d.writeSeed(context.Background(), key, false)
+	require.NoError(t, err)
+	assert.False(t, carried)
+	img, err = os.ReadFile(d.path(SeedFile))
+	require.NoError(t, err)
+	assert.NotContains(t, string(img), "MIIEsecretsecret")
+	assert.Contains(t, string(img), "ssh_authorized_keys")
+
 	d.BootMode = BootFirmware
 	noFiles("a stock cloud image gets no engine files")
 	d.BootMode = BootKernel

@@ -33,7 +33,8 @@ cross:
 # Tests that need something missing skip with the reason; the skip check
 # (internal/skipcheck) fails the run on any skip not listed, with its
 # reason, in scripts/ci-skips.txt, and on any failure. It prints a line
-# per package, the output of failing tests and the list of skips.
+# per package, the output of failing tests, the slowest tests (to watch
+# the suite's time budget) and the list of skips.
 # pipefail: go test's own status counts too. Then the plugin-protocol
 # tests against real plugin binaries built from the original's own plugin
 # package (test/plugins, a module of its own), and every fuzz target runs

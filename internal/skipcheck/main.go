@@ -46,7 +46,18 @@ type event struct {
 	Package    string
 	Test       string
 	Output     string
-	ImportPath string // build-output, build-fail
+	Elapsed    float64 // seconds, on pass and fail
+	ImportPath string  // build-output, build-fail
+}
+
+// slowest is how many of the slowest top-level tests the summary names,
+// so that the suite's time budget can be watched from CI's log.
+const slowest = 12
+
+// timing is how long one top-level test ran.
+type timing struct {
+	k       key
+	seconds float64
 }
 
 // allowEntry is one line of the allowlist.
@@ -75,6 +86,7 @@ type checker struct {
 	failed  []key
 	pkgFail []string
 	builds  []string // packages that failed to build
+	times   []timing // top-level tests that ended
 	events  int
 }
 
@@ -213,7 +225,9 @@ func (c *checker) handle(e event) {
 		c.outputs[k] = append(c.outputs[k], e.Output)
 	case "pass":
 		delete(c.outputs, k)
+		c.timed(k, e.Elapsed)
 	case "fail":
+		c.timed(k, e.Elapsed)
 		c.failed = append(c.failed, k)
 		c.printTest(k, "")
 	case "skip":
@@ -253,6 +267,26 @@ func (c *checker) handlePackage(e event) {
 			delete(c.outputs, k)
 		}
 		delete(c.order, e.Package)
+	}
+}
+
+// timed records the time of a top-level test (subtests run inside it).
+func (c *checker) timed(k key, seconds float64) {
+	if !strings.Contains(k.test, "/") {
+		c.times = append(c.times, timing{k, seconds})
+	}
+}
+
+// printSlowest names the slowest top-level tests.
+func (c *checker) printSlowest() {
+	if len(c.times) == 0 {
+		return
+	}
+	sort.SliceStable(c.times, func(i, j int) bool { return c.times[i].seconds > c.times[j].seconds })
+	n := min(slowest, len(c.times))
+	fmt.Fprintf(c.out, "\nslowest tests (%d of %d):\n", n, len(c.times))
+	for _, t := range c.times[:n] {
+		fmt.Fprintf(c.out, "  %7.1fs  %s %s\n", t.seconds, c.short(t.k.pkg), t.k.test)
 	}
 }
 
@@ -306,6 +340,7 @@ func (c *checker) addSkip(k key, reason string) {
 func (c *checker) report() int {
 	status := 0
 	w := c.out
+	c.printSlowest()
 	if len(c.skips) > 0 {
 		sort.SliceStable(c.skips, func(i, j int) bool {
 			if c.skips[i].pkg != c.skips[j].pkg {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,4 +184,26 @@ func TestCIAllowlist(t *testing.T) {
 		}
 		assert.True(t, found, "ci-skips.txt:%d: no func %s( in %s/*_test.go", e.line, top, dir)
 	}
+}
+
+// The summary names the slowest top-level tests, slowest first, failed
+// ones too, subtests not (they run inside their parent's time).
+func TestSlowestTests(t *testing.T) {
+	var stream strings.Builder
+	ev := func(action, test string, elapsed float64) {
+		fmt.Fprintf(&stream, `{"Action":%q,"Package":"example.com/m/a","Test":%q,"Elapsed":%g}`+"\n", action, test, elapsed)
+	}
+	for i := 0; i < slowest+3; i++ {
+		ev("pass", fmt.Sprintf("TestQuick%02d", i), float64(i)/100)
+	}
+	ev("pass", "TestBoots", 95.25)
+	ev("pass", "TestBoots/inner", 500)
+	ev("fail", "TestTimesOut", 300)
+	fmt.Fprintln(&stream, `{"Action":"fail","Package":"example.com/m/a","Elapsed":400}`)
+
+	out, status := check(t, []byte(stream.String()), "")
+	assert.Equal(t, 1, status, out)
+	assert.Contains(t, out, fmt.Sprintf("slowest tests (%d of %d):\n    300.0s  a TestTimesOut\n     95.2s  a TestBoots\n      0.1s  a TestQuick14\n", slowest, slowest+5))
+	assert.NotContains(t, out, "TestBoots/inner")
+	assert.NotContains(t, out, "TestQuick02", "only the slowest are named")
 }

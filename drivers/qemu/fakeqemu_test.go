@@ -2,11 +2,8 @@ package qemu
 
 import (
 	"bufio"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docker-machine-ng/machine/internal/testutil"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -169,7 +167,7 @@ func runFakeVM(c fakeVMConfig) int {
 		return 1
 	}
 	dir := filepath.Dir(c.pidFile)
-	signer, err := fakeHostKey(filepath.Join(dir, fakeHostKeyFile))
+	signer, err := testutil.HostKey(filepath.Join(dir, fakeHostKeyFile))
 	if err != nil {
 		return fail(err)
 	}
@@ -211,27 +209,6 @@ func runFakeVM(c fakeVMConfig) int {
 	fmt.Println("ready")
 	stdoutToDevNull()
 	select {} // until SIGTERM or SIGKILL
-}
-
-func fakeHostKey(path string) (ssh.Signer, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		blk, err := ssh.MarshalPrivateKey(priv, "")
-		if err != nil {
-			return nil, err
-		}
-		data = pem.EncodeToMemory(blk)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, err
-	}
-	return ssh.ParsePrivateKey(data)
 }
 
 // fakeGuest answers the remote commands of provisioning (command line and

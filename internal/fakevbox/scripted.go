@@ -1,9 +1,6 @@
 package fakevbox
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/docker-machine-ng/machine/internal/testutil"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -38,7 +36,7 @@ func newGuest(home, uuid string) guest {
 }
 
 func (g *scriptedGuest) boot(vm *VM, b bootInfo) error {
-	signer, err := hostKey(filepath.Join(g.home, "hostkey-"+g.uuid[:8]))
+	signer, err := testutil.HostKey(filepath.Join(g.home, "hostkey-"+g.uuid[:8]))
 	if err != nil {
 		return err
 	}
@@ -180,27 +178,4 @@ func ipAddrShow(vm *VM, b bootInfo) string {
 		s.WriteString("    inet 172.17.0.1/16 brd 172.17.255.255 scope global docker0\n       valid_lft forever preferred_lft forever\n")
 	}
 	return s.String()
-}
-
-// hostKey loads or makes the guest's SSH host key (it survives restarts,
-// as a real guest's does on its disk).
-func hostKey(path string) (ssh.Signer, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		blk, err := ssh.MarshalPrivateKey(priv, "")
-		if err != nil {
-			return nil, err
-		}
-		data = pem.EncodeToMemory(blk)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, err
-	}
-	return ssh.ParsePrivateKey(data)
 }

@@ -3,13 +3,9 @@ package fakecloud
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/docker-machine-ng/machine/internal/testhost"
 )
@@ -39,9 +35,9 @@ func (k *Kit) Boot(ctx context.Context, spec BootSpec) (Machine, error) {
 	if err := testhost.Available(); err != nil {
 		return nil, err
 	}
-	tb := &hostTB{logf: k.Logf, name: "fakecloud-" + spec.Name}
+	tb := testhost.NewDetached("fakecloud-"+spec.Name, k.Logf)
 	var h *testhost.Host
-	err := tb.do(func() {
+	err := tb.Do(func() {
 		flavour := k.Flavour
 		if flavour == "" {
 			flavour = testhost.Docker
@@ -49,7 +45,7 @@ func (k *Kit) Boot(ctx context.Context, spec BootSpec) (Machine, error) {
 		h = testhost.StartNspawn(tb, testhost.Options{Flavour: flavour, NoEgress: true})
 	})
 	if err != nil {
-		tb.cleanup()
+		tb.Close()
 		return nil, err
 	}
 	m := &kitMachine{h: h, tb: tb}
@@ -117,7 +113,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 type kitMachine struct {
 	k    *Kit
 	h    *testhost.Host
-	tb   *hostTB
+	tb   *testhost.Detached
 	once sync.Once
 	err  error
 }
@@ -133,7 +129,7 @@ func (m *kitMachine) PowerOn(context.Context) error                { return m.h.
 func (m *kitMachine) Destroy() error {
 	m.once.Do(func() {
 		m.err = m.h.Stop()
-		m.tb.cleanup()
+		m.tb.Close()
 		if m.k != nil {
 			m.k.mu.Lock()
 			delete(m.k.live, m)
@@ -151,103 +147,3 @@ func KitHost(m Machine) *testhost.Host {
 	}
 	return nil
 }
-
-// hostTB is the testing.TB the kit is driven with: the kit was made for
-// tests, and a fake cloud starts hosts outside any test's goroutine (in
-// the fakecloud binary, outside any test at all). Fatal and Skip end the
-// goroutine of do with an error instead of a test; cleanups run when the
-// machine is destroyed. Methods the kit does not use are not provided
-// (the embedded nil interface makes them panic).
-type hostTB struct {
-	testing.TB
-	name string
-	logf func(string, ...any)
-
-	mu       sync.Mutex
-	cleanups []func()
-	err      error
-	failed   bool
-	tmp      []string
-}
-
-// do runs fn in a goroutine of its own and returns the failure it
-// reported.
-func (t *hostTB) do(fn func()) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	<-done
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.err
-}
-
-func (t *hostTB) cleanup() {
-	for {
-		t.mu.Lock()
-		n := len(t.cleanups)
-		if n == 0 {
-			t.mu.Unlock()
-			break
-		}
-		f := t.cleanups[n-1]
-		t.cleanups = t.cleanups[:n-1]
-		t.mu.Unlock()
-		f()
-	}
-	t.mu.Lock()
-	dirs := t.tmp
-	t.tmp = nil
-	t.mu.Unlock()
-	for _, d := range dirs {
-		os.RemoveAll(d)
-	}
-}
-
-func (t *hostTB) fail(err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.failed = true
-	t.err = errors.Join(t.err, err)
-}
-
-func (t *hostTB) Helper()      {}
-func (t *hostTB) Name() string { return t.name }
-func (t *hostTB) Cleanup(f func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cleanups = append(t.cleanups, f)
-}
-func (t *hostTB) TempDir() string {
-	d, err := os.MkdirTemp("", "fakecloud-kit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.tmp = append(t.tmp, d)
-	return d
-}
-func (t *hostTB) Failed() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.failed
-}
-func (t *hostTB) Logf(format string, args ...any) {
-	if t.logf != nil {
-		t.logf(format, args...)
-	}
-}
-func (t *hostTB) Log(args ...any)                   { t.Logf("%s", fmt.Sprint(args...)) }
-func (t *hostTB) Errorf(format string, args ...any) { t.fail(fmt.Errorf(format, args...)) }
-func (t *hostTB) Error(args ...any)                 { t.fail(errors.New(fmt.Sprint(args...))) }
-func (t *hostTB) Fail()                             { t.fail(errors.New("failed")) }
-func (t *hostTB) FailNow()                          { t.Fail(); runtime.Goexit() }
-func (t *hostTB) Fatal(args ...any)                 { t.Error(args...); runtime.Goexit() }
-func (t *hostTB) Fatalf(format string, args ...any) { t.Errorf(format, args...); runtime.Goexit() }
-func (t *hostTB) Skip(args ...any)                  { t.Error(args...); runtime.Goexit() }
-func (t *hostTB) Skipf(format string, args ...any)  { t.Errorf(format, args...); runtime.Goexit() }
-func (t *hostTB) SkipNow()                          { t.Fail(); runtime.Goexit() }
-func (t *hostTB) Skipped() bool                     { return false }

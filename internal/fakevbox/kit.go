@@ -6,10 +6,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/docker-machine-ng/machine/internal/testhost"
 )
@@ -36,7 +34,7 @@ type kitGuest struct {
 
 	mu sync.Mutex
 	h  *testhost.Host
-	tb *kitTB
+	tb *testhost.Detached
 }
 
 func (g *kitGuest) boot(vm *VM, b bootInfo) error {
@@ -49,10 +47,10 @@ func (g *kitGuest) boot(vm *VM, b bootInfo) error {
 		if err := testhost.Available(); err != nil {
 			return err
 		}
-		tb := &kitTB{name: "fakevbox-" + vm.Name}
+		tb := testhost.NewDetached("fakevbox-"+vm.Name, nil)
 		var h *testhost.Host
-		if err := tb.do(func() { h = testhost.StartNspawn(tb, testhost.Options{Flavour: testhost.Docker, NoEgress: true}) }); err != nil {
-			tb.cleanup()
+		if err := tb.Do(func() { h = testhost.StartNspawn(tb, testhost.Options{Flavour: testhost.Docker, NoEgress: true}) }); err != nil {
+			tb.Close()
 			return err
 		}
 		g.h, g.tb = h, tb
@@ -120,7 +118,7 @@ func (g *kitGuest) destroy() {
 		_ = h.Stop()
 	}
 	if tb != nil {
-		tb.cleanup()
+		tb.Close()
 	}
 }
 
@@ -223,89 +221,3 @@ hostname "$h"; echo "$h" > /etc/hostname
 `)
 	return s.String()
 }
-
-// kitTB is the testing.TB the kit is driven with outside a test (in the
-// VM process): Fatal and Skip end do's goroutine with an error; the
-// cleanups run when the guest is destroyed. The embedded nil interface
-// makes the methods the kit does not use panic.
-type kitTB struct {
-	testing.TB
-	name string
-
-	mu       sync.Mutex
-	cleanups []func()
-	err      error
-	tmp      []string
-}
-
-func (t *kitTB) do(fn func()) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	<-done
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.err
-}
-
-func (t *kitTB) cleanup() {
-	for {
-		t.mu.Lock()
-		if len(t.cleanups) == 0 {
-			dirs := t.tmp
-			t.tmp = nil
-			t.mu.Unlock()
-			for _, d := range dirs {
-				os.RemoveAll(d)
-			}
-			return
-		}
-		f := t.cleanups[len(t.cleanups)-1]
-		t.cleanups = t.cleanups[:len(t.cleanups)-1]
-		t.mu.Unlock()
-		f()
-	}
-}
-
-func (t *kitTB) fail(err error) {
-	t.mu.Lock()
-	t.err = errors.Join(t.err, err)
-	t.mu.Unlock()
-}
-
-func (t *kitTB) Helper()      {}
-func (t *kitTB) Name() string { return t.name }
-func (t *kitTB) Cleanup(f func()) {
-	t.mu.Lock()
-	t.cleanups = append(t.cleanups, f)
-	t.mu.Unlock()
-}
-func (t *kitTB) TempDir() string {
-	d, err := os.MkdirTemp("", "fakevbox-kit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.mu.Lock()
-	t.tmp = append(t.tmp, d)
-	t.mu.Unlock()
-	return d
-}
-func (t *kitTB) Failed() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.err != nil
-}
-func (t *kitTB) Logf(string, ...any)               {}
-func (t *kitTB) Log(...any)                        {}
-func (t *kitTB) Errorf(format string, args ...any) { t.fail(fmt.Errorf(format, args...)) }
-func (t *kitTB) Error(args ...any)                 { t.fail(errors.New(fmt.Sprint(args...))) }
-func (t *kitTB) Fail()                             { t.fail(errors.New("failed")) }
-func (t *kitTB) FailNow()                          { t.Fail(); runtime.Goexit() }
-func (t *kitTB) Fatal(args ...any)                 { t.Error(args...); runtime.Goexit() }
-func (t *kitTB) Fatalf(format string, args ...any) { t.Errorf(format, args...); runtime.Goexit() }
-func (t *kitTB) Skip(args ...any)                  { t.Error(args...); runtime.Goexit() }
-func (t *kitTB) Skipf(format string, args ...any)  { t.Errorf(format, args...); runtime.Goexit() }
-func (t *kitTB) SkipNow()                          { t.Fail(); runtime.Goexit() }
-func (t *kitTB) Skipped() bool                     { return false }

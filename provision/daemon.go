@@ -169,10 +169,15 @@ func (s *session) record(p configPlan) {
 	s.restarted = p.restart
 }
 
-// runsOrStarts: docker.service is active, or activating (its start is
-// under way).
+// runsOrStarts: docker.service is active, or activating, or has a start
+// job queued (at boot it waits for containerd): its start is under way.
 func (s *session) runsOrStarts() bool {
-	return s.p.Active == "active" || s.p.Active == "activating"
+	return s.p.Active == "active" || s.starting()
+}
+
+// starting: docker.service's start is under way.
+func (s *session) starting() bool {
+	return s.p != nil && (s.p.Active == "activating" || s.p.Job == "start" || s.p.Job == "restart")
 }
 
 func (s *session) hostnameDiffers() bool {
@@ -240,7 +245,7 @@ func (s *session) waitReady() error {
 // answer is restarted.
 func (s *session) answersUnchanged(c dockerCheck) (bool, error) {
 	wait := min(quickTimeout, c.timeout)
-	if s.p != nil && s.p.Active == "activating" {
+	if s.starting() {
 		// Starting with this configuration (Docker started at boot): a
 		// first dockerd start takes many seconds under emulation.
 		wait = c.timeout

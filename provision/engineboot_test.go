@@ -133,6 +133,18 @@ func TestProvisionAfterEngineBootMismatch(t *testing.T) {
 		assert.Equal(t, 1, e.fake.restarts)
 		assert.True(t, res.Restarted)
 	})
+	t.Run("docker queued at boot", func(t *testing.T) {
+		e := debianWithDocker(t)
+		files, err := e.runner.EngineBootFiles(context.Background(), e.h, e.machineOSGuest())
+		require.NoError(t, err)
+		e.bootWith(files)
+		// Inactive, with the start job waiting for containerd.
+		e.fake.active, e.fake.job = "inactive", "start"
+		res, err := e.run(OpProvision)
+		require.NoError(t, err)
+		assert.Equal(t, 1, res.Commands, "only the probe")
+		assert.Equal(t, 0, e.fake.restarts)
+	})
 	t.Run("docker failed at boot", func(t *testing.T) {
 		e := debianWithDocker(t)
 		files, err := e.runner.EngineBootFiles(context.Background(), e.h, e.machineOSGuest())

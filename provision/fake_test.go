@@ -55,8 +55,10 @@ type fakeHost struct {
 	enabled     string
 	// needReload is what the probe reports as NeedDaemonReload.
 	needReload bool
-	files      map[string][]byte
-	modes      map[string]string
+	// job is docker.service's pending job type ("start"), if any.
+	job   string
+	files map[string][]byte
+	modes map[string]string
 
 	// installPath is the dockerd path an install/upgrade leaves behind.
 	installPath string
@@ -184,6 +186,11 @@ func (f *fakeHost) probeOutput() string {
 			reload = "yes"
 		}
 		fmt.Fprintf(&b, "active=%s\nenabled=%s\nreload=%s\n", f.active, f.enabled, reload)
+		if f.job != "" {
+			fmt.Fprintf(&b, "job=42 docker.service %s waiting\n", f.job)
+		} else {
+			b.WriteString("job=\n")
+		}
 	}
 	b.WriteString("@@sums\n")
 	paths := make([]string, 0, len(f.files))
@@ -223,7 +230,7 @@ func (f *fakeHost) startDaemon() {
 			defer f.mu.Unlock()
 			// "activating": a daemon started at boot, which answers by the
 			// time the TLS wait asks.
-			if f.deaf || f.deafUntilRestart || (f.active != "active" && f.active != "activating") {
+			if f.deaf || f.deafUntilRestart || (f.active != "active" && f.active != "activating" && f.job != "start") {
 				return nil, errors.New("daemon down")
 			}
 			od := f.optionsDir()

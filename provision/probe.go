@@ -39,7 +39,10 @@ type probe struct {
 	// loaded it (NeedDaemonReload), so a running daemon may not run
 	// what they say.
 	NeedReload bool
-	Sums       map[string]string
+	// Job is the type of docker.service's pending job ("start": queued
+	// at boot, waiting for containerd), "" when it has none.
+	Job  string
+	Sums map[string]string
 }
 
 // probeScript gathers os-release, hostname, Docker binaries and the
@@ -72,7 +75,7 @@ func probeScript(machine string) string {
 		"echo @@tools",
 		"for t in curl wget systemctl base64 sha256sum; do command -v $t >/dev/null 2>&1 && echo $t; done",
 		"echo @@service",
-		"if command -v systemctl >/dev/null 2>&1; then echo \"active=$(systemctl is-active docker 2>/dev/null)\"; echo \"enabled=$(systemctl is-enabled docker 2>/dev/null)\"; echo \"reload=$(systemctl show -p NeedDaemonReload --value docker 2>/dev/null)\"; fi",
+		"if command -v systemctl >/dev/null 2>&1; then echo \"active=$(systemctl is-active docker 2>/dev/null)\"; echo \"enabled=$(systemctl is-enabled docker 2>/dev/null)\"; echo \"reload=$(systemctl show -p NeedDaemonReload --value docker 2>/dev/null)\"; echo \"job=$(systemctl list-jobs --no-legend docker.service 2>/dev/null | head -n 1)\"; fi",
 		"echo @@sums",
 		"sha256sum " + strings.Join(files, " ") + " 2>/dev/null",
 		"echo @@end",
@@ -136,6 +139,10 @@ func parseProbe(out string) (*probe, error) {
 		}
 		if v, ok := strings.CutPrefix(l, "reload="); ok {
 			p.NeedReload = strings.TrimSpace(v) == "yes"
+		}
+		// "<id> docker.service <type> <state>"
+		if f := strings.Fields(strings.TrimPrefix(l, "job=")); strings.HasPrefix(l, "job=") && len(f) >= 3 && f[1] == "docker.service" {
+			p.Job = f[2]
 		}
 	}
 	for _, l := range sections["sums"] {

@@ -48,47 +48,15 @@ else
   CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/docker-machine
 fi
 
-# A port on 127.0.0.1 where nothing listens: connections are refused at
-# once, so the DOCKER column shows Unknown without waiting for a timeout.
-free_port() {
-  local p
-  for p in $(seq 2375 2475); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  echo "no free port found" >&2
-  exit 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh  # the working directory is the repository root
 port=$(free_port)
 
 # fill <store> <count>: one machine created by the binary (CA, client cert,
-# config.json, copied certificates), then count-1 clones written with
-# shell builtins only (config.json rewritten for the new name).
+# config.json, copied certificates), then count-1 clones.
 fill() {
-  local store=$1 n=$2 i d
-  MACHINE_STORAGE_PATH=$store "$bin" create -d none --url "tcp://127.0.0.1:$port" m0 >/dev/null
-  local tpl ca cert key
-  tpl=$(<"$store/machines/m0/config.json")
-  ca=$(<"$store/machines/m0/ca.pem")
-  cert=$(<"$store/machines/m0/cert.pem")
-  key=$(<"$store/machines/m0/key.pem")
-  local dirs=()
-  for ((i = 1; i < n; i++)); do dirs+=("$store/machines/m$i"); done
-  mkdir -m 700 "${dirs[@]}"
-  umask 077
-  for ((i = 1; i < n; i++)); do
-    d=$store/machines/m$i
-    local c=${tpl//\/machines\/m0\//\/machines\/m$i\/}
-    c=${c//\/machines\/m0\"/\/machines\/m$i\"}
-    c=${c//\"m0\"/\"m$i\"}
-    printf '%s' "$c" >"$d/config.json"
-    printf '%s\n' "$ca" >"$d/ca.pem"
-    printf '%s\n' "$cert" >"$d/cert.pem"
-    printf '%s\n' "$key" >"$d/key.pem"
-  done
-  umask 022
+  MACHINE_STORAGE_PATH=$1 "$bin" create -d none --url "tcp://127.0.0.1:$port" m0 >/dev/null
+  clone_machines "$1" "$2"
 }
 
 for n in 100 1000; do

@@ -182,46 +182,17 @@ fi
 
 export PATH=$work/bin:$PATH
 
-# A port on 127.0.0.1 where nothing listens.
-free_port() {
-  local p
-  for p in $(seq 2375 2475); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  echo "no free port found" >&2
-  exit 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh  # the working directory is the repository root
 port=$(free_port)
 
 # fill <store>: machine m0 created by our CLI through the plugin, then
-# m1..m(n-1) as copies with config.json rewritten for the name. The
-# original reads the same files (config.json is its format): it cannot
-# create xnone machines itself, as it provisions every driver but "none"
-# over SSH.
+# m1..m(n-1) as clones. The original reads the same files (config.json is
+# its format): it cannot create xnone machines itself, as it provisions
+# every driver but "none" over SSH.
 fill() {
-  local store=$1 i d
-  "$bin" -s "$store" create -d xnone --url "tcp://127.0.0.1:$port" m0 >/dev/null
-  local tpl ca cert key
-  tpl=$(<"$store/machines/m0/config.json")
-  ca=$(<"$store/machines/m0/ca.pem")
-  cert=$(<"$store/machines/m0/cert.pem")
-  key=$(<"$store/machines/m0/key.pem")
-  umask 077
-  for ((i = 1; i < n; i++)); do
-    d=$store/machines/m$i
-    mkdir "$d"
-    local c=${tpl//\/machines\/m0\//\/machines\/m$i\/}
-    c=${c//\/machines\/m0\"/\/machines\/m$i\"}
-    c=${c//\"m0\"/\"m$i\"}
-    printf '%s' "$c" >"$d/config.json"
-    printf '%s\n' "$ca" >"$d/ca.pem"
-    printf '%s\n' "$cert" >"$d/cert.pem"
-    printf '%s\n' "$key" >"$d/key.pem"
-  done
-  umask 022
+  "$bin" -s "$1" create -d xnone --url "tcp://127.0.0.1:$port" m0 >/dev/null
+  clone_machines "$1" "$n"
 }
 # One store for each client, made the same way.
 for s in ours orig; do

@@ -187,7 +187,7 @@ func (d *Driver) DriverName() string { return Name }
 // gets a new public address when it starts; ls asks for the instances of
 // a region and account at once.
 func (d *Driver) Capabilities() drivers.Capabilities {
-	return drivers.Capabilities{SSH: true, IPChangesOnRestart: true, BatchState: true}
+	return drivers.Capabilities{SSH: true, BatchState: true}
 }
 
 // GetCreateFlags declares the original's flags and the new ones.

@@ -76,7 +76,7 @@ func TestDefaultsAreTheOriginals(t *testing.T) {
 	host, err := d.GetSSHHostname(ctx(t))
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1", host)
-	assert.Equal(t, drivers.Capabilities{SSH: true, IPChangesOnRestart: true}, d.Capabilities())
+	assert.Equal(t, drivers.Capabilities{SSH: true}, d.Capabilities())
 }
 
 func TestSetConfigFromFlagsRejects(t *testing.T) {

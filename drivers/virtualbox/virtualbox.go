@@ -136,7 +136,7 @@ func (d *Driver) DriverName() string { return Name }
 // Capabilities: an SSH guest whose address comes from VirtualBox's DHCP
 // server and may change when the VM starts again.
 func (d *Driver) Capabilities() drivers.Capabilities {
-	return drivers.Capabilities{SSH: true, IPChangesOnRestart: true}
+	return drivers.Capabilities{SSH: true}
 }
 
 // GetSSHHostname is the local end of the NAT port forward.

@@ -69,10 +69,6 @@ type Capabilities struct {
 	// the caller restarts the machine by rebooting it over SSH and
 	// waiting for it to come back.
 	RestartOverSSH bool
-	// IPChangesOnRestart: the machine's address may change when it
-	// starts (DHCP, cloud instances without a fixed address); start and
-	// restart read it again and regenerate the certificates if it moved.
-	IPChangesOnRestart bool
 	// BatchState: the driver implements StateBatcher, and ls asks it
 	// for the states of all its machines at once.
 	BatchState bool

@@ -9,18 +9,20 @@
 #   build.sh --check       exit 0 when the current recipe is built, 1 otherwise
 #
 # The image directory, $MACHINE_OS_CACHE/<key>/, holds:
-#   machine-os.qcow2    ext4 root file system (no partition table), 4 GiB virtual
+#   machine-os.qcow2    the disk, 4 GiB virtual, compressed: an MBR with GRUB embedded (its
+#                       boot commands in core.img, in the gap before partition 1), the ext4
+#                       root file system (label machine-os) in partition 1. Firmware (SeaBIOS)
+#                       boots it through GRUB, with an initramfs for virtio and AHCI disks.
+#   machine-os.vmdk     the same disk for VirtualBox (the virtualbox driver's default image);
+#                       NIC 2 (host-only) takes its address by DHCP there
 #   machine-os.kernel   the kernel for qemu -kernel (uncompressed ELF vmlinux when it could be
 #                       extracted: boots about 1 s faster under TCG; else the bzImage)
-#   machine-os.initrd   MODULES=list initramfs (virtio, ext4, iso9660, vfat, 9p)
-#   machine-os.cmdline  the kernel command line
-#   machine-os.vmdk     the same system as a VirtualBox disk (the virtualbox driver's default
-#                       image): an MBR with GRUB embedded, the root file system in partition 1,
-#                       booting the kernel with an initramfs for VirtualBox's hardware (AHCI
-#                       disk and DVD); NIC 2 (host-only) takes its address by DHCP
+#   machine-os.initrd   MODULES=list initramfs of the direct boot (virtio, ext4, iso9660, vfat, 9p)
+#   machine-os.cmdline  the kernel command line of the direct boot (root=/dev/vda1)
 #   manifest            recipe key, build date, package versions
-# The qemu driver boots machine-os directly (-kernel/-initrd/-append) when it finds these
-# files next to the qcow2 given to --qemu-image.
+# The qemu driver boots a local machine-os directly (-kernel/-initrd/-append) when it finds
+# these files next to the qcow2 given to --qemu-image, which skips the firmware and GRUB; a
+# qcow2 given as a URL (or copied alone) boots through the firmware.
 #
 # The key is the SHA-256 of this script and every file under overlay/ (names, executable bits
 # and contents), so any change to the recipe yields a new directory. Old directories are never
@@ -38,24 +40,40 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self=$here/$(basename "${BASH_SOURCE[0]}")
 MIRROR=${MACHINE_OS_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
-DISK_SIZE=4G
-CMDLINE="console=ttyS0 root=/dev/vda rootfstype=ext4 rw quiet modprobe.blacklist=ahci"
+# The disk, MBR and GRUB in its first MiB, partition 1 from there to the end.
+DISK_MB=4096
+# Direct boot (qemu driver, local image): the disk is virtio-blk, its partition 1 /dev/vda1.
+CMDLINE="console=ttyS0 root=/dev/vda1 rootfstype=ext4 rootflags=noatime rw quiet modprobe.blacklist=ahci"
+# The qcow2 is compressed (qemu-img convert -c: clusters compressed one by one, read by qemu on
+# the host; a machine's overlay is not compressed).
+QCOW2_CONVERT="-c -o compression_type=zstd"
+# Firmware boot through GRUB (qemu from a URL: virtio-blk; VirtualBox: AHCI): by label.
+GRUB_CMDLINE="root=LABEL=machine-os rootfstype=ext4 rootflags=noatime rw quiet console=tty0 console=ttyS0"
 
 PACKAGES=systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,ca-certificates,procps,kmod,e2fsprogs
 PACKAGES+=,linux-image-amd64,initramfs-tools,zstd
 PACKAGES+=,docker.io,apparmor
 # What docker-machine's commands run on the machine: rsync (scp --delta), the SFTP server (mount).
 PACKAGES+=,rsync,openssh-sftp-server
-# GRUB's BIOS images for the VirtualBox disk (nothing is installed to a boot sector in the image).
+# GRUB's BIOS images for the disk's boot sector and core image (made in the customize hook, then
+# the packages are purged again: the image keeps only what GRUB embeds in the disk).
 PACKAGES+=,grub-pc-bin
+# init-system-helpers needs "usrmerge | usr-is-merged": usrmerge (and perl with it, 50 MB) is
+# purged in the customize hook, usr-is-merged keeps the dependency satisfied.
+PACKAGES+=,usr-is-merged
+# Purged after the customize hook used them (grub), or never needed on a Docker host (perl).
+PURGE="grub-pc-bin grub-common usrmerge perl perl-modules-5.36 libperl5.36 libfile-find-rule-perl"
+PURGE+=" libnumber-compare-perl libtext-glob-perl libgdbm-compat4 libfreetype6 libpng16-16 libfuse2"
+PURGE+=" libefiboot1 libefivar1"
 
-# Modules of the VirtualBox initramfs: the SATA (AHCI) disk, the DVD with the seed, the root fs.
-VBOX_INITRD_MODULES="ahci sd_mod sr_mod cdrom isofs ext4 crc32c_generic"
-# GRUB modules embedded in the VirtualBox disk's core image.
-VBOX_GRUB_MODULES="biosdisk part_msdos ext2 linux boot echo"
-
-# Modules the initramfs carries (and loads): disk, network, root fs, the seed and share folders.
+# Modules the direct boot's initramfs carries (and loads): disk, network, root fs, the seed and
+# share folders.
 INITRD_MODULES="virtio_pci virtio_blk virtio_net ext4 crc32c_generic iso9660 vfat 9p 9pnet_virtio"
+# The firmware boot's initramfs (GRUB) serves qemu and VirtualBox alike: virtio as above, and
+# VirtualBox's SATA (AHCI) disk and the DVD with the seed.
+GRUB_INITRD_MODULES="$INITRD_MODULES ahci sd_mod sr_mod cdrom isofs"
+# GRUB modules embedded in the disk's core image.
+GRUB_MODULES="biosdisk part_msdos ext2 linux boot echo"
 
 cache_dir() {
 	if [ -n "${MACHINE_OS_CACHE:-}" ]; then
@@ -84,7 +102,7 @@ customize() {
 	local root=$1
 	echo machine-os >"$root/etc/hostname"
 	printf '127.0.0.1\tlocalhost\n127.0.1.1\tmachine-os\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
-	# By label: /dev/vda under QEMU, /dev/sda1 under VirtualBox.
+	# By label: /dev/vda1 under QEMU, /dev/sda1 under VirtualBox.
 	echo 'LABEL=machine-os / ext4 defaults,noatime,noinit_itable 0 1' >"$root/etc/fstab"
 	rm -f "$root/etc/resolv.conf"
 	echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
@@ -104,6 +122,27 @@ customize() {
 		e2scrub_all.timer e2scrub_reap.service fstrim.timer getty@tty1.service \
 		modprobe@drm.service modprobe@efi_pstore.service \
 		systemd-update-utmp.service systemd-update-utmp-runlevel.service
+	# Units on the way to sysinit.target (so to ssh.service) that a Docker host does not need,
+	# each a process or a mount under TCG: the remount of / (mounted rw with rootflags=noatime by
+	# the initramfs), the random seed file (virtio-rng feeds the kernel), the flush of a journal
+	# kept in memory, ip= on the kernel command line, loop/device-mapper/fuse/configfs modules
+	# and the hugepages, mqueue, debugfs, tracefs, configfs and fusectl mounts (Docker mounts
+	# what containers need in their own namespaces).
+	chroot "$root" systemctl mask systemd-remount-fs.service systemd-random-seed.service \
+		systemd-journal-flush.service systemd-network-generator.service \
+		modprobe@loop.service modprobe@dm_mod.service modprobe@fuse.service \
+		modprobe@configfs.service dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount \
+		sys-kernel-tracing.mount sys-kernel-config.mount sys-fs-fuse-connections.mount
+	# Of the generators systemd runs at every start (each one a process: costly under TCG) only
+	# fstab's, getty's (the serial console) and debug's (systemd.mask= and friends) are of use:
+	# no GPT auto-mounts, encrypted, integrity or verity volumes, hibernation, rc.local, offline
+	# updates, SysV scripts or systemd.run=.
+	mkdir -p "$root/etc/systemd/system-generators"
+	local g
+	for g in gpt-auto cryptsetup integritysetup veritysetup hibernate-resume rc-local system-update \
+		sysv run; do
+		ln -sf /dev/null "$root/etc/systemd/system-generators/systemd-$g-generator"
+	done
 	# No message of the day: pam_motd runs /etc/update-motd.d at every SSH login.
 	sed -i '/pam_motd/d' "$root/etc/pam.d/sshd"
 	# apparmor.service compiles the stock profiles (for programs machine-os does not have) before
@@ -112,17 +151,15 @@ customize() {
 	chroot "$root" systemctl mask apparmor.service
 	chroot "$root" systemctl set-default multi-user.target
 
-	# Kernel modules for hardware a QEMU guest never has: less to probe at boot, and a smaller
-	# image (the stock kernel's modules are 395 MB).
+	# Kernel modules for hardware a QEMU or VirtualBox guest never has: less to probe at boot, and
+	# a smaller image (the stock kernel's modules are 395 MB).
 	local kdir
 	for kdir in "$root"/lib/modules/*/kernel; do
-		rm -rf "$kdir"/drivers/{gpu,media,infiniband,isdn,bluetooth,staging,iio,net/wireless} \
-			"$kdir"/sound "$kdir"/net/{wireless,mac80211,bluetooth} "$kdir"/arch/x86/kvm
-		# Of the Ethernet drivers only VirtualBox's default NIC's (82540EM: e1000).
-		find "$kdir/drivers/net/ethernet" -mindepth 1 -maxdepth 1 ! -name intel -exec rm -rf {} +
-		find "$kdir/drivers/net/ethernet/intel" -mindepth 1 -maxdepth 1 ! -name e1000 -exec rm -rf {} +
+		prune_modules "$kdir"
 		chroot "$root" depmod -a "$(basename "$(dirname "$kdir")")"
 	done
+	# udev's hardware database (21 MB: vendor names, keyboard maps of laptops).
+	rm -f "$root/usr/lib/udev/hwdb.bin" "$root/etc/udev/hwdb.bin"
 	# Docker starts once, after the provisioner has written its certificates and drop-in.
 	chroot "$root" systemctl disable docker.service docker.socket containerd.service
 
@@ -140,63 +177,145 @@ customize() {
 	# initramfs.conf and modules are conffiles: edit them here, not before dpkg runs.
 	echo 'MODULES=list' >"$root/etc/initramfs-tools/conf.d/machine-os.conf"
 	printf '%s\n' $INITRD_MODULES >>"$root/etc/initramfs-tools/modules"
+	# The direct boot's initramfs runs no udev: its modules are loaded by name, the root is named
+	# (/dev/vda1) and appears in devtmpfs by itself, and udev starts once, from the root file
+	# system (udev in the initramfs starts udevd and replays every device's events once more).
+	# (Moved out of initramfs-tools' directories meanwhile: it runs and copies whatever is there.)
+	local u aside=$root/usr/share/initramfs-tools.machine-os
+	mkdir -p "$aside"
+	for u in hooks scripts/init-top scripts/init-bottom; do
+		mkdir -p "$aside/$u"
+		mv "$root/usr/share/initramfs-tools/$u/udev" "$aside/$u/udev"
+	done
 	chroot "$root" update-initramfs -u -k all
-	vbox_boot "$root"
+	for u in hooks scripts/init-top scripts/init-bottom; do
+		mv "$aside/$u/udev" "$root/usr/share/initramfs-tools/$u/udev"
+	done
+	rm -rf "$aside"
+	grub_boot "$root"
+	# What only the build needed (GRUB: its images are in /boot/grub-machine-os, taken out of the
+	# tree before the file system is made), and perl (usrmerge's); a package Docker, the boot or
+	# SSH needs must not go with them.
+	chroot "$root" apt-get purge -y -q --autoremove $PURGE
+	local p
+	for p in ${PACKAGES//,/ }; do
+		case $p in grub-pc-bin) continue ;; esac
+		chroot "$root" dpkg-query -W -f '${Status}\n' "$p" | grep -q '^install ok installed$' || {
+			echo "build.sh: purging $PURGE removed $p" >&2
+			exit 1
+		}
+	done
 
 	{
 		echo "NAME=machine-os"
 		echo "KEY=$(recipe_key)"
 		echo "BUILT=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$root/etc/machine-os-release"
+
+	# Last: /etc and /var are up to date with /usr, as systemd-update-done records it. Without
+	# the stamps (the tree has none) the ConditionNeedsUpdate= units would redo at the first
+	# boot of every machine what the build did: the hardware database, the linker cache, the
+	# system users, the journal's catalog. (A later upgrade that changes /usr runs them again.)
+	local d
+	for d in etc var; do
+		printf 'TIMESTAMP_NSEC=%s\n' "$(stat -c %.9Y "$root/usr" | tr -d .)" >"$root/$d/.updated"
+		touch -r "$root/usr" "$root/$d/.updated"
+	done
 }
 
-# vbox_boot ROOT: what the VirtualBox disk boots with, in ROOT/boot: a second initramfs with the
-# modules of VirtualBox's hardware, and GRUB's boot.img and core.img (which the disk's MBR and the
-# gap after it get) with the boot commands embedded.
-vbox_boot() {
+# prune_modules KDIR: remove the kernel modules (under lib/modules/<ver>/kernel) of hardware,
+# file systems and protocols a Docker host under QEMU or VirtualBox does not use. Kept: virtio,
+# e1000, AHCI and SATA/SCSI disks and DVDs, USB host controllers and HID (VirtualBox's mouse and
+# keyboard), Hyper-V and Xen guest drivers, the network stack Docker uses (netfilter, bridge,
+# veth, vxlan, ipvlan, macvlan, wireguard, ...) and the file systems a user may mount (ext4,
+# overlay, fat, isofs, 9p, fuse, nfs, cifs, squashfs, vboxsf).
+prune_modules() {
+	local k=$1 d
+	rm -rf "$k"/sound "$k"/arch/x86/kvm
+	for d in gpu media infiniband isdn bluetooth staging iio comedi hwmon platform mtd video target \
+		md mmc nvme watchdog i2c thunderbolt atm edac message ufs nvdimm soundwire w1 \
+		accessibility leds pcmcia firewire vfio mfd nfc android memstick parport gpio ssb bcma \
+		hwtracing uio pinctrl spi extcon cxl gnss soc slimbus pwm power powercap thermal cpufreq \
+		dax devfreq misc vhost; do
+		rm -rf "${k:?}/drivers/$d"
+	done
+	for d in wireless can usb wwan ieee802154 hamradio arcnet fddi hippi plip slip ppp wan \
+		appletalk; do
+		rm -rf "${k:?}/drivers/net/$d"
+	done
+	rm -f "$k"/drivers/net/{sb1000,mhi_net,thunderbolt-net,fjes,gtp}.ko*
+	# Of the Ethernet drivers only VirtualBox's default NIC's (82540EM: e1000).
+	find "$k/drivers/net/ethernet" -mindepth 1 -maxdepth 1 ! -name intel -exec rm -rf {} +
+	find "$k/drivers/net/ethernet/intel" -mindepth 1 -maxdepth 1 ! -name e1000 -exec rm -rf {} +
+	# SCSI: the disk, CD-ROM and generic drivers and virtio-scsi, no host adapters.
+	find "$k/drivers/scsi" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+	find "$k/drivers/scsi" -maxdepth 1 -name '*.ko*' ! -name 'scsi_mod.*' ! -name 'scsi_common.*' \
+		! -name 'sd_mod.*' ! -name 'sr_mod.*' ! -name 'sg.*' ! -name 'virtio_scsi.*' \
+		! -name 'hv_storvsc.*' ! -name 'scsi_transport_fc.*' ! -name 'xen-scsifront.*' -delete
+	for d in serial gadget misc typec atm usbip image mon; do
+		rm -rf "${k:?}/drivers/usb/$d"
+	done
+	for d in wireless mac80211 bluetooth ceph tipc rxrpc nfc batman-adv smc rds atm can dccp \
+		ieee802154 mac802154 6lowpan ax25 rose netrom phonet qrtr appletalk lapb l2tp kcm rfkill \
+		openvswitch; do
+		rm -rf "${k:?}/net/$d"
+	done
+	for d in adfs affs afs befs bfs btrfs ceph coda dlm ecryptfs efs erofs exfat f2fs freevxfs gfs2 \
+		hfs hfsplus hpfs jffs2 jfs minix nilfs2 ocfs2 omfs orangefs qnx4 qnx6 reiserfs romfs sysv \
+		ubifs udf ufs zonefs nfsd xfs; do
+		rm -rf "${k:?}/fs/$d"
+	done
+}
+
+# grub_boot ROOT: what the firmware boot needs: an initramfs for the disks of qemu (virtio) and
+# VirtualBox (AHCI) alike, ROOT/boot/initrd.img-<ver>-firmware, and GRUB's boot.img and core.img
+# (for the disk's MBR and the gap after it) with the boot commands embedded, in
+# ROOT/boot/grub-machine-os.
+grub_boot() {
 	local root=$1 ver conf
 	ver=$(basename "$root"/lib/modules/*)
-	conf=$root/tmp/initramfs-vbox
+	conf=$root/tmp/initramfs-firmware
 	rm -rf "$conf"
 	cp -a "$root/etc/initramfs-tools" "$conf"
-	printf '%s\n' $VBOX_INITRD_MODULES >"$conf/modules"
-	chroot "$root" mkinitramfs -d /tmp/initramfs-vbox -o "/boot/initrd.img-$ver-vbox" "$ver"
+	printf '%s\n' $GRUB_INITRD_MODULES >"$conf/modules"
+	chroot "$root" mkinitramfs -d /tmp/initramfs-firmware -o "/boot/initrd.img-$ver-firmware" "$ver"
 	rm -rf "$conf"
-	mkdir -p "$root/boot/grub-vbox"
-	cat >"$root/tmp/grub-vbox.cfg" <<EOF
+	mkdir -p "$root/boot/grub-machine-os"
+	cat >"$root/tmp/grub.cfg" <<EOF
 set root=(hd0,msdos1)
 echo "machine-os: booting $ver"
-linux /boot/vmlinuz-$ver root=LABEL=machine-os rootfstype=ext4 rw quiet console=tty0 console=ttyS0
-initrd /boot/initrd.img-$ver-vbox
+linux /boot/vmlinuz-$ver $GRUB_CMDLINE
+initrd /boot/initrd.img-$ver-firmware
 boot
 EOF
-	chroot "$root" grub-mkimage -O i386-pc -o /boot/grub-vbox/core.img -c /tmp/grub-vbox.cfg \
-		-p '(hd0,msdos1)/boot/grub' $VBOX_GRUB_MODULES
-	cp "$root/usr/lib/grub/i386-pc/boot.img" "$root/boot/grub-vbox/boot.img"
-	rm -f "$root/tmp/grub-vbox.cfg"
+	chroot "$root" grub-mkimage -O i386-pc -o /boot/grub-machine-os/core.img -c /tmp/grub.cfg \
+		-p '(hd0,msdos1)/boot/grub' $GRUB_MODULES
+	cp "$root/usr/lib/grub/i386-pc/boot.img" "$root/boot/grub-machine-os/boot.img"
+	rm -f "$root/tmp/grub.cfg"
 }
 
 # le32 N: N as four little-endian bytes, in printf's octal escapes.
 le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
 
-# vbox_disk EXT4 GRUBDIR OUT: the VirtualBox disk: an MBR (GRUB's boot.img and one bootable Linux
-# partition from sector 2048), GRUB's core.img in the gap after it, the ext4 image in the
-# partition; converted to VMDK.
-vbox_disk() {
-	local ext4=$1 grub=$2 out=$3 raw sectors entry
-	raw=$out.raw
-	sectors=$(($(stat -c %s "$ext4") / 512))
-	rm -f "$raw"
-	truncate -s $(((sectors + 2048) * 512)) "$raw"
-	dd if="$ext4" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
+# disk ROOTFS GRUBDIR RAW: the machine-os disk, DISK_MB: an MBR (GRUB's boot.img and one
+# bootable Linux partition from sector 2048 to the end), GRUB's core.img in the gap after it, and
+# the ext4 file system of ROOTFS in the partition.
+disk() {
+	local rootfs=$1 grub=$2 raw=$3 sectors entry
+	sectors=$(((DISK_MB - 1) * 2048))
+	rm -f "$raw" "$raw.ext4"
+	truncate -s "$((DISK_MB - 1))M" "$raw.ext4"
+	mkfs.ext4 -q -F -L machine-os -E root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0 \
+		-d "$rootfs" "$raw.ext4"
+	truncate -s "${DISK_MB}M" "$raw"
+	dd if="$raw.ext4" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
+	rm -f "$raw.ext4"
 	dd if="$grub/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
 	# Bootable (0x80), CHS 0/32/33 and fe/ff/ff (unused: LBA), type Linux (0x83), LBA, count.
 	entry="\\200\\040\\041\\000\\203\\376\\377\\377$(le32 2048)$(le32 "$sectors")"
 	printf "$entry" | dd of="$raw" bs=1 seek=446 conv=notrunc status=none
 	printf '\125\252' | dd of="$raw" bs=1 seek=510 conv=notrunc status=none
 	dd if="$grub/core.img" of="$raw" bs=512 seek=1 conv=notrunc status=none
-	qemu-img convert -O vmdk "$raw" "$out"
-	rm -f "$raw"
 }
 
 # extract_vmlinux BZIMAGE OUT: the ELF kernel inside Debian's xz-compressed bzImage.
@@ -227,6 +346,15 @@ build_into() {
 		--dpkgopt='path-include=/usr/share/locale/locale.alias' \
 		--dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-include=/usr/share/doc/*/copyright' \
+		--dpkgopt='path-exclude=/usr/lib/udev/hwdb.d/*' \
+		--dpkgopt='path-exclude=/usr/lib/x86_64-linux-gnu/gconv/*' \
+		--dpkgopt='path-exclude=/usr/share/bash-completion/*' \
+		--dpkgopt='path-exclude=/usr/share/zsh/*' \
+		--dpkgopt='path-exclude=/usr/bin/ctr' \
+		--dpkgopt='path-exclude=/usr/bin/dnet' \
+		--dpkgopt='path-exclude=/usr/sbin/ovrouter' \
+		--dpkgopt='path-exclude=/usr/bin/containerd-shim' \
+		--dpkgopt='path-exclude=/usr/bin/containerd-shim-runc-v1' \
 		--essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && echo MODULES=list >"$1/etc/initramfs-tools/conf.d/machine-os.conf"' \
 		--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
 		--setup-hook="sync-in $debs /var/cache/apt/archives/" \
@@ -236,7 +364,7 @@ build_into() {
 	rm -rf "$debs/lock" "$debs/partial"
 	echo "build.sh: mmdebstrap done in $(($(date +%s) - t0)) s" >&2
 
-	# The qemu driver's initramfs (not the VirtualBox one, initrd.img-<ver>-vbox).
+	# The direct boot's initramfs (not the firmware boot's, initrd.img-<ver>-firmware).
 	cp "$out/rootfs/boot/initrd.img-$(basename "$out"/rootfs/lib/modules/*)" "$out/machine-os.initrd"
 	if ! extract_vmlinux "$out"/rootfs/boot/vmlinuz-* "$out/machine-os.kernel"; then
 		echo "build.sh: no xz payload in vmlinuz; machine-os boots the bzImage" >&2
@@ -244,12 +372,12 @@ build_into() {
 	fi
 	echo "$CMDLINE" >"$out/machine-os.cmdline"
 
-	truncate -s "$DISK_SIZE" "$out/disk.raw"
-	mkfs.ext4 -q -F -L machine-os -E root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0 \
-		-d "$out/rootfs" "$out/disk.raw"
-	qemu-img convert -O qcow2 "$out/disk.raw" "$out/machine-os.qcow2"
-	vbox_disk "$out/disk.raw" "$out/rootfs/boot/grub-vbox" "$out/machine-os.vmdk"
-	rm -f "$out/disk.raw"
+	# GRUB's images go into the disk's first MiB, not into its file system.
+	mv "$out/rootfs/boot/grub-machine-os" "$out/grub"
+	disk "$out/rootfs" "$out/grub" "$out/disk.raw"
+	qemu-img convert $QCOW2_CONVERT -O qcow2 "$out/disk.raw" "$out/machine-os.qcow2"
+	qemu-img convert -O vmdk "$out/disk.raw" "$out/machine-os.vmdk"
+	rm -rf "$out/disk.raw" "$out/grub"
 
 	{
 		echo "key=$(recipe_key)"

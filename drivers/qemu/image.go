@@ -53,13 +53,17 @@ func CreateOverlay(qemuImg, base, baseFormat, overlay string, sizeMB int) error 
 
 // BootFiles are the kernel, initrd and command line next to a machine-os
 // qcow2 (<base>.kernel, <base>.initrd, <base>.cmdline): the driver then
-// boots the kernel directly instead of going through the firmware.
+// boots the kernel directly instead of going through the firmware. The
+// qcow2 alone (a URL, or a copy without them) boots through the firmware:
+// machine-os's disk has GRUB in its MBR.
 type BootFiles struct {
 	Kernel, Initrd, Cmdline string
 }
 
-// DefaultKernelCmdline is used when an image has a kernel but no .cmdline.
-const DefaultKernelCmdline = "console=ttyS0 root=/dev/vda rw quiet"
+// DefaultKernelCmdline is used when an image has a kernel but no .cmdline:
+// the root by machine-os's label, which finds it on the partitioned disk
+// (/dev/vda1) and on the bare file system of older builds (/dev/vda).
+const DefaultKernelCmdline = "console=ttyS0 root=LABEL=machine-os rw quiet"
 
 // FindBootFiles looks for the direct-boot files of a local image.
 func FindBootFiles(image string) (BootFiles, bool) {

@@ -1,0 +1,103 @@
+package qemu
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/docker-machine-ng/machine/internal/testbin"
+)
+
+// TestCLICreateMachineOSFromURL creates a machine from machine-os given
+// as a URL: the qcow2 alone, served by a loopback HTTP server, without
+// the .kernel/.initrd/.cmdline files the direct kernel boot needs. The
+// driver downloads it and boots it through the firmware: SeaBIOS, GRUB
+// in the disk's MBR, the kernel and the firmware initramfs from
+// partition 1, the root by label from the virtio disk (/dev/vda1). SSH
+// as docker and Docker over TLS must work as after a direct boot.
+func TestCLICreateMachineOSFromURL(t *testing.T) {
+	requireVMHost(t)
+	image := machineOSImage(t)
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("docker CLI not installed (apt-get install docker.io)")
+	}
+	t.Parallel()
+	var mu sync.Mutex
+	var requests []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests = append(requests, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path != "/images/machine-os.qcow2" {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFile(w, r, image)
+	}))
+	t.Cleanup(srv.Close)
+
+	work, err := os.MkdirTemp("", "dmurl")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(work) })
+	bin, err := testbin.Build(work)
+	require.NoError(t, err)
+	store := filepath.Join(work, "s")
+	dm := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "MACHINE_STORAGE_PATH="+store)
+		var b bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &b, &b
+		err := cmd.Run()
+		return strings.TrimSpace(b.String()), err
+	}
+	t.Cleanup(func() { dm("rm", "-f", "-y", "url") })
+
+	t0 := time.Now()
+	out, err := dm("--debug", "create", "-d", "qemu", "--qemu-image", srv.URL+"/images/machine-os.qcow2", "url")
+	t.Logf("create took %s:\n%s", time.Since(t0).Round(time.Millisecond), filterLines(out, "qemu: qemu-system"))
+	require.NoError(t, err)
+	mu.Lock()
+	assert.Contains(t, requests, "GET /images/machine-os.qcow2", "the image came from the URL")
+	mu.Unlock()
+
+	out, err = dm("inspect", "-f", "{{.Driver.BootMode}} {{.Driver.Kernel}}", "url")
+	require.NoError(t, err, out)
+	assert.Equal(t, BootFirmware, strings.TrimSpace(out), "a URL boots through the firmware, with no kernel of its own")
+	out, err = dm("ssh", "url", "--", "id -un; findmnt -n -o SOURCE /; cat /proc/cmdline")
+	require.NoError(t, err, out)
+	lines := strings.Split(out, "\n")
+	require.Len(t, lines, 3, out)
+	assert.Equal(t, "docker", lines[0])
+	assert.Equal(t, "/dev/vda1", lines[1], "the root is partition 1 of the virtio disk")
+	assert.Contains(t, lines[2], "root=LABEL=machine-os", "GRUB's command line")
+
+	envOut, err := dm("env", "--shell", "bash", "url")
+	require.NoError(t, err, envOut)
+	cmd := exec.Command(docker, "version", "--format", "{{.Server.Version}}")
+	cmd.Env = os.Environ()
+	for k, v := range parseEnv(envOut) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	ver, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", ver)
+	t.Logf("engine %s over TLS", strings.TrimSpace(string(ver)))
+
+	out, err = dm("rm", "-y", "url")
+	require.NoError(t, err, out)
+	dir := filepath.Join(store, "machines", "url")
+	assert.NoDirExists(t, dir)
+	if out, err := exec.Command("pgrep", "-f", dir).Output(); err == nil {
+		t.Errorf("qemu left running: %s", out)
+	}
+}

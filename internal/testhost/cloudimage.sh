@@ -74,8 +74,14 @@ EOF
 	cat >"$root/etc/cloud/cloud.cfg.d/01_datasource.cfg" <<'EOF'
 datasource_list: [ NoCloud, None ]
 EOF
+	# The one locale an image without the locales package has (cloud-init's default,
+	# en_US.UTF-8, would fail its locale module).
+	echo 'LANG=C.UTF-8' >"$root/etc/default/locale"
+	echo 'locale: C.UTF-8' >"$root/etc/cloud/cloud.cfg.d/01_locale.cfg"
 	# Host keys are made per instance by cloud-init, before sshd starts.
 	rm -f "$root"/etc/ssh/ssh_host_*
+	# The initramfs again, now that fstab names the root file system (its fsck goes in).
+	chroot "$root" update-initramfs -u -k all
 	# A locked root, as in Debian's images (the seed's user logs in with its key).
 	chroot "$root" passwd -l root >/dev/null
 
@@ -155,6 +161,7 @@ EOF
 add_docker() {
 	local root=$1 debs=$2
 	cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+	mkdir -p "$root/var/cache/apt/archives/partial" "$root/var/lib/apt/lists/partial"
 	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" # start no services
 	chmod 755 "$root/usr/sbin/policy-rc.d"
 	# A private mount namespace: /proc, /dev and the .deb cache vanish with it, even on a crash.

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -197,4 +198,16 @@ func TestParseCloudInitStatus(t *testing.T) {
 		status, _ := parseCloudInitStatus(tc.out)
 		assert.Equal(t, tc.status, status, tc.out)
 	}
+}
+
+func TestBootTimeout(t *testing.T) {
+	d := New("m", t.TempDir())
+	d.BootMode, d.AccelUsed = BootKernel, AccelTCG
+	assert.Equal(t, DefaultBootTimeout*time.Second, d.bootTimeout())
+	d.BootMode = BootFirmware
+	assert.Equal(t, DefaultTCGFirmwareBootTimeout*time.Second, d.bootTimeout(), "a cloud image's first boot under TCG")
+	d.AccelUsed = AccelKVM
+	assert.Equal(t, DefaultBootTimeout*time.Second, d.bootTimeout())
+	d.AccelUsed, d.BootTimeout = AccelTCG, 42
+	assert.Equal(t, 42*time.Second, d.bootTimeout(), "a timeout set in config.json is kept")
 }

@@ -30,7 +30,14 @@ func (d *Driver) Forwards() []drivers.Forward { return slices.Clone(d.PortForwar
 // port, the guest's on Linux (the machine has a loopback address of its
 // own) and a free one elsewhere (machines share 127.0.0.1).
 func (d *Driver) AddForward(ctx context.Context, f drivers.Forward) (drivers.Forward, error) {
-	f, err := d.completeForward(f, runtime.GOOS, hostaddr.FreePort)
+	// Where machines share 127.0.0.1, a port no other machine records.
+	free := func(ip string) (int, error) {
+		if ip != "127.0.0.1" {
+			return hostaddr.FreePort(ip)
+		}
+		return d.allocator().FreeSharedPort(ctx, d.MachineName)
+	}
+	f, err := d.completeForward(f, runtime.GOOS, free)
 	if err != nil {
 		return f, err
 	}

@@ -233,12 +233,23 @@ func (a *Allocator) usedAddresses(self string) (usedSet, error) {
 				IPAddress  string
 				SSHPort    int
 				EnginePort int
+				// PortForwards: the port-forward command's host ports
+				// (qemu), in use whenever the machine runs.
+				PortForwards []struct {
+					HostIP   string
+					HostPort int
+				}
 			}
 		}
 		if json.Unmarshal(data, &cfg) != nil || !a.counts(cfg.DriverName) {
 			continue
 		}
 		add(Address{IP: cfg.Driver.IPAddress, SSHPort: cfg.Driver.SSHPort, EnginePort: cfg.Driver.EnginePort})
+		for _, f := range cfg.Driver.PortForwards {
+			if f.HostIP == "127.0.0.1" || f.HostIP == "0.0.0.0" {
+				u.ports[f.HostPort] = true
+			}
+		}
 	}
 	return u, nil
 }
@@ -308,6 +319,27 @@ func (a *Allocator) pickPorts(u usedSet) (Address, error) {
 		return Address{}, err
 	}
 	return Address{IP: ip, SSHPort: ssh, EnginePort: engine}, nil
+}
+
+// FreeSharedPort returns a free port on 127.0.0.1 that no other machine
+// of the store records (its SSH and engine ports, its forwards): a host
+// port for a forward of machine where machines share 127.0.0.1. It
+// takes the store-wide lock, waiting for it until ctx ends.
+func (a *Allocator) FreeSharedPort(ctx context.Context, machine string) (int, error) {
+	unlock, err := a.Lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	used, err := a.usedAddresses(machine)
+	if err != nil {
+		return 0, err
+	}
+	addr, err := a.pickPorts(used)
+	if err != nil {
+		return 0, err
+	}
+	return addr.SSHPort, nil
 }
 
 func (a *Allocator) reserve(machine string, addr Address) error {

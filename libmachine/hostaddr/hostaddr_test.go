@@ -100,12 +100,19 @@ func TestAllocateMacOSPorts(t *testing.T) {
 	dir := filepath.Join(store2, "machines", "old")
 	require.NoError(t, os.MkdirAll(dir, 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"),
-		[]byte(`{"DriverName":"qemu","Driver":{"IPAddress":"127.0.0.1","SSHPort":40001,"EnginePort":40002}}`), 0o600))
+		[]byte(`{"DriverName":"qemu","Driver":{"IPAddress":"127.0.0.1","SSHPort":40001,"EnginePort":40002,"PortForwards":[{"Proto":"tcp","HostIP":"127.0.0.1","HostPort":40003,"GuestPort":80}]}}`), 0o600))
 	b := fakeAllocator(store2, "darwin", nil)
 	got, err := b.Allocate(context.Background(), "new")
 	require.NoError(t, err)
-	assert.Equal(t, 40003, got.SSHPort)
-	assert.Equal(t, 40004, got.EnginePort)
+	// Nor the host port of one of its forwards (port-forward).
+	assert.Equal(t, 40004, got.SSHPort)
+	assert.Equal(t, 40005, got.EnginePort)
+	// A forward's free port skips them all, the new reservation's too,
+	// whatever the kernel offers (a fresh fake offers 40001 up).
+	c := fakeAllocator(store2, "darwin", nil)
+	p, err := c.FreeSharedPort(context.Background(), "third")
+	require.NoError(t, err)
+	assert.Equal(t, 40006, p)
 }
 
 func TestAllocateConcurrentGoroutines(t *testing.T) {

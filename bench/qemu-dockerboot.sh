@@ -102,6 +102,7 @@ for i in $(seq 1 "$runs"); do
   t_exit=$(now)
   create_pid=
   if [[ $rc -ne 0 || -z $t_banner || -z $t_tls ]]; then
+    cp "$log" "$results/qemu-dockerboot-failed.log"
     cat "$log" >&2
     echo "run $i failed (create exit $rc, banner ${t_banner:-never}, TLS ${t_tls:-never})" >&2
     exit 1

@@ -77,7 +77,8 @@ func cloudImagesDir() string {
 // network used). As for the other images, the build is atomic (a temporary directory renamed
 // when complete), a second process waits on the image's lock instead of building it twice, one
 // build runs at a time on the machine, and images of earlier recipes that no test holds are
-// removed afterwards. logf (may be nil) receives progress lines.
+// removed afterwards (a test holds them with a shared lock on <dir>.lock; the build is
+// serialised by <dir>.build.lock). logf (may be nil) receives progress lines.
 func EnsureCloudImages(logf func(format string, args ...any)) (CloudImages, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -93,7 +94,9 @@ func EnsureCloudImages(logf func(format string, args ...any)) (CloudImages, erro
 	if err := os.MkdirAll(filepath.Dir(c.Dir), 0o755); err != nil {
 		return c, err
 	}
-	unlock, err := lockFile(c.Dir + ".lock")
+	// The build's own lock, not the image's: <dir>.lock is held shared by every test that
+	// uses the images, and a waiter for it exclusively would wait for those tests to end.
+	unlock, err := lockFile(c.Dir + ".build.lock")
 	if err != nil {
 		return c, err
 	}

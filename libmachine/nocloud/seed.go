@@ -163,6 +163,11 @@ func (s Seed) UserData() []byte {
 		b.WriteString("    sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n")
 		b.WriteString("    shell: /bin/bash\n")
 		b.WriteString("    lock_passwd: true\n")
+		// No group named after the user: on an image with Docker
+		// preinstalled the group "docker" exists, and cloud-init's
+		// useradd --user-group of the user "docker" fails on it (no
+		// user, no key). The primary group is then useradd's default.
+		b.WriteString("    no_user_group: true\n")
 	}
 	b.WriteString("    ssh_authorized_keys:\n")
 	for _, k := range s.AuthorizedKeys {

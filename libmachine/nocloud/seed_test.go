@@ -141,6 +141,7 @@ func TestSeedISO(t *testing.T) {
 		`  - name: "docker"`,
 		`    sudo: "ALL=(ALL) NOPASSWD:ALL"`,
 		`    lock_passwd: true`,
+		`    no_user_group: true`,
 		`      - "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE1yXf4oZ3m9uYd1v3R8Qm5m6bR0fW1yZ2x3Y4Z5a6b7"`,
 		"ssh_pwauth: false",
 		"disable_root: true",

@@ -3,7 +3,7 @@ COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/docker-machine-ng/machine/version.GitCommit=$(COMMIT)
 BIN      := bin/docker-machine
 
-.PHONY: build plugins cross test test-short lint bench clean
+.PHONY: build plugins cross test test-slow-vms test-short lint bench clean
 
 # CGO_ENABLED=0: a static binary (pure-Go resolver and user lookup); the
 # dynamic loader and libc's thread start-up cost every command about 1.5 ms.
@@ -49,6 +49,12 @@ test: build cross
 	env -u SHELL bash -o pipefail -c '$(GO) test -race -timeout 35m -json ./... 2>&1 | bin/skipcheck -allow scripts/ci-skips.txt'
 	cd test/plugins && env -u SHELL bash -o pipefail -c '$(GO) test -race -timeout 10m -json ./... 2>&1 | ../../bin/skipcheck -allow ../../scripts/ci-skips.txt'
 	sh scripts/fuzz-short.sh
+
+# The VM tests too slow for make test's budget under TCG: stock cloud
+# images booted through SeaBIOS and OVMF, with cloud-init and Docker
+# from Debian's packages (drivers/qemu TestCloudImage*, 10-30 min each).
+test-slow-vms: build
+	MACHINE_TEST_SLOW_VMS=1 $(GO) test -race -timeout 90m -count=1 -v -run 'TestCloudImage' ./drivers/qemu/
 
 # Quick loop: no VMs, no nspawn hosts.
 test-short:

@@ -37,6 +37,9 @@ import (
 //   - resize of the stopped machine: after start the guest has the new
 //     CPUs, memory and disk, and its root file system grew.
 func TestCLIShareResizeForwards(t *testing.T) {
+	if os.Getenv(SlowVMsEnv) != "1" {
+		t.Skipf("slow VM test (two machine-os boots under TCG: 7-11 min): run it with %s=1, as make test-slow-vms does", SlowVMsEnv)
+	}
 	requireVMHost(t)
 	image := machineOSImage(t)
 	busybox, err := exec.LookPath("busybox")

@@ -102,7 +102,7 @@ var windowsPackages = []Package{
 	{Path: "libmachine/procutil"},
 	{Path: "libmachine/ssh", Skip: `^(TestCheckKeyFile|TestChooseClientType|TestExternalArgs|TestGenerateKeyPair|TestTraceTransportError|TestWaitForSSHContextCancel|TestWaitForSSHTimeoutReportsLastError)$`, Why: "key file modes (not checked on Windows, as the original), the Unix ssh client's arguments, Linux's error texts"},
 	{Path: "commands", Skip: `^TestSCPArgsPorts$`, Why: "a local scp binary"},
-	{Path: "drivers/qemu", Skip: `^(TestArgsMachineOSUnderTCG|TestConformance|TestConformanceAsPlugin|TestGetStateFromPIDAndQMP|TestGetStateQMPUnresponsive|TestKillAndRemove|TestPreCreateCheck|TestQMPClient|TestSetConfigFromFlags|TestStop.*|TestWaitForSSHHonoursContext|TestCLI.*|TestVM.*)$`, Why: "the fake qemu (sh scripts, symbolic links, -daemonize), QMP over AF_UNIX (Wine has none), the go toolchain, real qemu, and Unix paths in expected command lines"},
+	{Path: "drivers/qemu", Skip: `^(TestArgsMachineOSUnderTCG|TestConformance|TestConformanceAsPlugin|TestGetStateFromPIDAndQMP|TestGetStateQMPUnresponsive|TestKillAndRemove|TestPreCreateCheck|TestQMPClient|TestSetConfigFromFlags|TestStop.*|TestWaitForSSHHonoursContext|TestCLI.*|TestVM.*|TestEngineSeedFiles|TestFindOVMFFromDescriptors|TestFirmwareSetupAndMissingOVMF|TestForwardsOfStoppedMachine)$`, Why: "the fake qemu (sh scripts, symbolic links, -daemonize), QMP over AF_UNIX (Wine has none), the go toolchain, real qemu, Unix paths in expected command lines, Linux firmware paths, and 127.0.0.N addresses"},
 }
 
 // wine returns the wine loader of Debian's wine64 package (or a wine64
@@ -174,7 +174,7 @@ var arm64Packages = []Package{
 	{Path: "libmachine/redact"},
 	{Path: "libmachine/procutil", Skip: reexec, Why: reexecWhy},
 	{Path: "commands", Skip: `^TestShellEval`, Why: "real shells evaluating env output (they are amd64 binaries)"},
-	{Path: "drivers/qemu", Skip: `^(TestVM|TestHostAccel|TestConformance|TestCLI|TestFakeQemu)`, Why: "VMs, and the CLI and the fake qemu as child processes (amd64 qemu and ssh; the arm64 test binary cannot start itself)"},
+	{Path: "drivers/qemu", Skip: `^(TestVM|TestHostAccel|TestConformance|TestCLI|TestFakeQemu|TestFirmwareSetupAndMissingOVMF)`, Why: "VMs, and the CLI and the fake qemu as child processes (amd64 qemu and ssh; the arm64 test binary cannot start itself); x86 OVMF expectations"},
 }
 
 // reexec are the tests that start their own test binary again as a

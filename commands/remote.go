@@ -306,7 +306,7 @@ func remoteToolMissing(line, tool string) bool {
 // subsystem's stderr nowhere), and a subsystem sshd does not know is
 // refused ("subsystem request failed").
 func sftpMissing(ctx context.Context, t ssh.Target) bool {
-	bin, err := exec.LookPath("ssh")
+	bin, err := ssh.ExternalBinary()
 	if err != nil {
 		return false
 	}

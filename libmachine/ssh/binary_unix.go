@@ -14,8 +14,8 @@ const NoConfig = "/dev/null"
 // connectionSharing: OpenSSH multiplexes sessions over a control master.
 const connectionSharing = true
 
-// externalBinary finds the OpenSSH client: ssh in PATH.
-func externalBinary() (string, error) {
+// ExternalBinary finds the OpenSSH client: ssh in PATH.
+func ExternalBinary() (string, error) {
 	bin, err := exec.LookPath("ssh")
 	if err != nil {
 		return "", fmt.Errorf("ssh: no ssh binary found in PATH (use the native client): %w", err)

@@ -33,11 +33,11 @@ func windowsClients() []string {
 	}
 }
 
-// externalBinary finds the Windows OpenSSH client. An ssh.exe earlier in
+// ExternalBinary finds the Windows OpenSSH client. An ssh.exe earlier in
 // PATH (Git for Windows', MSYS2's, Cygwin's) is not taken: those
 // understand Unix paths and sockets, and the arguments made here are for
 // the Windows port. Without the Windows client the native one is used.
-func externalBinary() (string, error) {
+func ExternalBinary() (string, error) {
 	for _, p := range windowsClients() {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			return p, nil

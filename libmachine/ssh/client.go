@@ -132,7 +132,7 @@ func ChooseClientType(forceNative bool) ClientType {
 	if forceNative {
 		return Native
 	}
-	if _, err := externalBinary(); err != nil {
+	if _, err := ExternalBinary(); err != nil {
 		return Native
 	}
 	return External

@@ -4,8 +4,8 @@ package ssh
 // run it through a wrapper that records its argv).
 func SetExternalBinary(c Client, bin string) { c.(*ExternalClient).binary = bin }
 
-// ExternalBinary is the ssh binary an external client runs.
-func ExternalBinary(c Client) string { return c.(*ExternalClient).binary }
+// ClientBinary is the ssh binary an external client runs.
+func ClientBinary(c Client) string { return c.(*ExternalClient).binary }
 
 // Unshared makes an external client connect per command, as it does on
 // Windows (no ControlMaster there).

@@ -42,7 +42,7 @@ type ExternalClient struct {
 // NewExternalClient checks the key files and finds the ssh binary; nothing
 // is run yet.
 func NewExternalClient(t Target) (*ExternalClient, error) {
-	bin, err := externalBinary()
+	bin, err := ExternalBinary()
 	if err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func TestOutputStdinKeepsSecretsOffCommandLines(t *testing.T) {
 			argvLog := filepath.Join(dir, "argv.log")
 			if kind == ssh.External {
 				wrapper := filepath.Join(dir, "ssh-wrapper")
-				script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '" + argvLog + "'\nexec '" + ssh.ExternalBinary(c) + "' \"$@\"\n"
+				script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '" + argvLog + "'\nexec '" + ssh.ClientBinary(c) + "' \"$@\"\n"
 				require.NoError(t, os.WriteFile(wrapper, []byte(script), 0o700))
 				ssh.SetExternalBinary(c, wrapper)
 			}

@@ -65,14 +65,8 @@ func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 	default:
 		return fmt.Errorf("--qemu-accel %q is not one of auto, kvm, hvf, whpx, tcg", d.Accel)
 	}
-	if d.CPUCount < 1 {
-		return fmt.Errorf("--qemu-cpu-count %d must be at least 1", d.CPUCount)
-	}
-	if d.Memory < 128 {
-		return fmt.Errorf("--qemu-memory %d MB is too small (at least 128)", d.Memory)
-	}
-	if d.DiskSize < 1024 {
-		return fmt.Errorf("--qemu-disk-size %d MB is too small (at least 1024)", d.DiskSize)
+	if err := checkSizes("--qemu-", d.Resources(), false); err != nil {
+		return err
 	}
 	if _, _, err := d.share(); err != nil {
 		return err
@@ -143,4 +137,22 @@ func (d *Driver) PreCreateCheck(context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkSizes applies the limits of CPUs, memory and disk, naming the
+// flags with prefix ("--qemu-" at create, "--" for resize). With
+// partial, a zero field is one a resize leaves as it is.
+func checkSizes(prefix string, r drivers.Resources, partial bool) error {
+	var errs []error
+	given := func(v int) bool { return !partial || v != 0 }
+	if given(r.CPUs) && r.CPUs < 1 {
+		errs = append(errs, fmt.Errorf("%scpu-count %d must be at least 1", prefix, r.CPUs))
+	}
+	if given(r.MemoryMB) && r.MemoryMB < 128 {
+		errs = append(errs, fmt.Errorf("%smemory %d MB is too small (at least 128)", prefix, r.MemoryMB))
+	}
+	if given(r.DiskMB) && r.DiskMB < 1024 {
+		errs = append(errs, fmt.Errorf("%sdisk-size %d MB is too small (at least 1024)", prefix, r.DiskMB))
+	}
+	return errors.Join(errs...)
 }

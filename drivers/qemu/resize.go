@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -24,7 +23,7 @@ func (d *Driver) Resize(ctx context.Context, want drivers.Resources) error {
 	if _, alive := d.pid(); alive {
 		return fmt.Errorf("the VM is running: stop it first (docker-machine stop %s)", d.MachineName)
 	}
-	if err := checkResources(want); err != nil {
+	if err := checkSizes("--", want, true); err != nil {
 		return err
 	}
 	if want.DiskMB != 0 {
@@ -52,21 +51,6 @@ func (d *Driver) Resize(ctx context.Context, want drivers.Resources) error {
 		d.Memory = want.MemoryMB
 	}
 	return nil
-}
-
-// checkResources applies the create flags' limits to a resize.
-func checkResources(r drivers.Resources) error {
-	var errs []error
-	if r.CPUs < 0 {
-		errs = append(errs, fmt.Errorf("--cpu-count %d must be at least 1", r.CPUs))
-	}
-	if r.MemoryMB != 0 && r.MemoryMB < 128 {
-		errs = append(errs, fmt.Errorf("--memory %d MB is too small (at least 128)", r.MemoryMB))
-	}
-	if r.DiskMB != 0 && r.DiskMB < 1024 {
-		errs = append(errs, fmt.Errorf("--disk-size %d MB is too small (at least 1024)", r.DiskMB))
-	}
-	return errors.Join(errs...)
 }
 
 // ResizeImage grows an image to sizeMB with qemu-img resize. It fails

@@ -109,8 +109,8 @@ func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 	if d.CPU == 0 || d.CPU < -1 {
 		return fmt.Errorf("--virtualbox-cpu-count %d: give a number of CPUs, or -1 for all of the host's", d.CPU)
 	}
-	if d.Memory < 128 {
-		return fmt.Errorf("--virtualbox-memory %d MB is too small (at least 128)", d.Memory)
+	if d.Memory < minMemory {
+		return fmt.Errorf("--virtualbox-memory %d MB is too small (at least %d)", d.Memory, minMemory)
 	}
 	// The format-me disk must hold the key tar; machine-os's disk is at
 	// least its image's size (checked at create).
@@ -186,3 +186,6 @@ func (d *Driver) PreCreateCheck(ctx context.Context) error {
 	_, err = d.listHostOnlyAdapters(ctx)
 	return err
 }
+
+// minMemory is the least memory (MB) a machine is given, at create and resize.
+const minMemory = 128

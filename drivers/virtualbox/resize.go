@@ -45,7 +45,10 @@ func (d *Driver) Resize(ctx context.Context, want drivers.Resources) error {
 	if want.CPUs < 0 || want.CPUs > maxCPUs {
 		errs = append(errs, fmt.Errorf("--cpu-count %d is not between 1 and %d", want.CPUs, maxCPUs))
 	}
-	if want.MemoryMB < 0 || want.DiskMB < 0 {
+	if want.MemoryMB != 0 && want.MemoryMB < minMemory {
+		errs = append(errs, fmt.Errorf("--memory %d MB is too small (at least %d)", want.MemoryMB, minMemory))
+	}
+	if want.DiskMB < 0 {
 		errs = append(errs, errors.New("sizes must be positive"))
 	}
 	if want.DiskMB != 0 && want.DiskMB < d.DiskSize {

@@ -87,6 +87,11 @@ func TestResizeSequence(t *testing.T) {
 	assert.Equal(t, drivers.Resources{CPUs: 2, MemoryMB: 512, DiskMB: 48}, d.Resources())
 	journal(t, f, d)
 
+	// Less memory than create allows is refused before VirtualBox is asked.
+	assert.EqualError(t, d.Resize(c, drivers.Resources{MemoryMB: 64}), "--memory 64 MB is too small (at least 128)")
+	assert.Len(t, journal(t, f, d), 1, "only the state was read")
+	assert.Equal(t, drivers.Resources{CPUs: 2, MemoryMB: 512, DiskMB: 48}, d.Resources())
+
 	require.NoError(t, d.Start(c))
 	require.NoError(t, d.Remove(c))
 	entries, err := os.ReadDir(d.path(""))

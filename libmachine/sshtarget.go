@@ -34,13 +34,8 @@ func (a *API) SSHTarget(ctx context.Context, h *host.Host) (ssh.Target, error) {
 		Host:           hostname,
 		Port:           port,
 		KnownHostsFile: a.KnownHostsFile(h.Name),
-		HostKeyPolicy:  ssh.HostKeyVerify,
 	}
-	// Nothing pinned yet (a new machine, or one from an older store):
-	// trust on first use, then verify for ever.
-	if fi, err := os.Stat(t.KnownHostsFile); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
-		t.HostKeyPolicy = ssh.HostKeyRecord
-	}
+	t.HostKeyPolicy = ssh.PinPolicy(t.KnownHostsFile)
 	if key := h.Driver.GetSSHKeyPath(); key != "" {
 		if _, err := os.Stat(key); err == nil {
 			t.KeyPaths = []string{key}

@@ -2,10 +2,7 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -60,11 +57,8 @@ func (d *Driver) sshTarget() ssh.Target {
 		Port:           d.SSHPort,
 		KeyPaths:       []string{d.GetSSHKeyPath()},
 		KnownHostsFile: d.path(KnownHostsFile),
-		HostKeyPolicy:  ssh.HostKeyVerify,
 	}
-	if fi, err := os.Stat(t.KnownHostsFile); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
-		t.HostKeyPolicy = ssh.HostKeyRecord
-	}
+	t.HostKeyPolicy = ssh.PinPolicy(t.KnownHostsFile)
 	return t
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -32,11 +30,8 @@ func (d *Driver) sshTarget() ssh.Target {
 		Port:           d.SSHPort,
 		KeyPaths:       []string{d.GetSSHKeyPath()},
 		KnownHostsFile: d.path(knownHostsFilename),
-		HostKeyPolicy:  ssh.HostKeyVerify,
 	}
-	if fi, err := os.Stat(t.KnownHostsFile); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
-		t.HostKeyPolicy = ssh.HostKeyRecord
-	}
+	t.HostKeyPolicy = ssh.PinPolicy(t.KnownHostsFile)
 	return t
 }
 

@@ -34,6 +34,16 @@ const (
 	HostKeyInsecure
 )
 
+// PinPolicy is the policy for a machine whose host key is pinned in
+// file: trust on first use while nothing is pinned (no file, or an empty
+// one: a new machine, or one from an older store), then verify for ever.
+func PinPolicy(file string) HostKeyPolicy {
+	if fi, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		return HostKeyRecord
+	}
+	return HostKeyVerify
+}
+
 // String returns the policy name.
 func (p HostKeyPolicy) String() string {
 	switch p {

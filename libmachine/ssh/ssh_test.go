@@ -749,3 +749,14 @@ func execCommand(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
 }
+
+// A machine's pin: recorded on first use (no file, or an empty one),
+// verified once a key is in it.
+func TestPinPolicy(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "known_hosts")
+	assert.Equal(t, ssh.HostKeyRecord, ssh.PinPolicy(file), "no file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	assert.Equal(t, ssh.HostKeyRecord, ssh.PinPolicy(file), "an empty file")
+	require.NoError(t, os.WriteFile(file, []byte("[127.0.0.1]:2222 ssh-ed25519 AAAA\n"), 0o600))
+	assert.Equal(t, ssh.HostKeyVerify, ssh.PinPolicy(file), "a pinned key")
+}

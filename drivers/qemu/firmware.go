@@ -277,18 +277,28 @@ func isFile(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// setupFirmware resolves the firmware of the machine (FirmwareType and,
-// for a file, Firmware are set by the flags) and records its images.
-func (d *Driver) setupFirmware() error {
-	typ := d.FirmwareType
+// machineFirmware resolves the machine's firmware: --qemu-firmware
+// (FirmwareType and, for a file, Firmware), else the default of the
+// host's guests. typ is "" when there is none to find: an arm64 kernel
+// boot (-machine virt boots the kernel itself) and, before the boot mode
+// is known (bootKnown false), any arm64 machine.
+func (d *Driver) machineFirmware(bootKnown bool) (typ string, fw firmwareImages, err error) {
+	typ = d.FirmwareType
 	if typ == "" {
-		if d.BootMode == BootKernel && runtime.GOARCH == "arm64" {
-			return nil // -machine virt boots a kernel without firmware
+		if runtime.GOARCH == "arm64" && (!bootKnown || d.BootMode == BootKernel) {
+			return "", firmwareImages{}, nil
 		}
 		typ = defaultFirmware(runtime.GOARCH)
 	}
-	fw, err := resolveFirmware(runtime.GOARCH, typ, d.Firmware, d.Binary)
-	if err != nil {
+	fw, err = resolveFirmware(runtime.GOARCH, typ, d.Firmware, d.Binary)
+	return typ, fw, err
+}
+
+// setupFirmware records the machine's firmware images, once the boot
+// mode is known.
+func (d *Driver) setupFirmware() error {
+	typ, fw, err := d.machineFirmware(true)
+	if err != nil || typ == "" {
 		return err
 	}
 	d.FirmwareType, d.Firmware, d.FirmwareVars = typ, fw.Code, fw.Vars
@@ -296,17 +306,9 @@ func (d *Driver) setupFirmware() error {
 }
 
 // checkFirmware reports, before anything is made, that the firmware
-// asked for (or the default of x86 guests) cannot be found. arm64's
-// default firmware is resolved at create, when the boot mode is known.
+// asked for (or the default of x86 guests) cannot be found.
 func (d *Driver) checkFirmware() error {
-	typ := d.FirmwareType
-	if typ == "" {
-		if runtime.GOARCH == "arm64" {
-			return nil
-		}
-		typ = defaultFirmware(runtime.GOARCH)
-	}
-	_, err := resolveFirmware(runtime.GOARCH, typ, d.Firmware, d.Binary)
+	_, _, err := d.machineFirmware(false)
 	return err
 }
 

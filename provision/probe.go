@@ -141,8 +141,10 @@ func parseProbe(out string) (*probe, error) {
 			p.NeedReload = strings.TrimSpace(v) == "yes"
 		}
 		// "<id> docker.service <type> <state>"
-		if f := strings.Fields(strings.TrimPrefix(l, "job=")); strings.HasPrefix(l, "job=") && len(f) >= 3 && f[1] == "docker.service" {
-			p.Job = f[2]
+		if v, ok := strings.CutPrefix(l, "job="); ok {
+			if f := strings.Fields(v); len(f) >= 3 && f[1] == "docker.service" {
+				p.Job = f[2]
+			}
 		}
 	}
 	for _, l := range sections["sums"] {

@@ -1,15 +1,12 @@
 package qemu
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/docker-machine-ng/machine/internal/testbin"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,21 +25,8 @@ func TestCLICreateMachineOS(t *testing.T) {
 	if err != nil {
 		t.Skip("docker CLI not installed (apt-get install docker.io)")
 	}
-	work, err := os.MkdirTemp("", "dmcli")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(work) })
-	bin, err := testbin.Build(work)
-	require.NoError(t, err)
-	store := filepath.Join(work, "s")
-
-	dm := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "MACHINE_STORAGE_PATH="+store)
-		var b bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &b, &b
-		err := cmd.Run()
-		return strings.TrimSpace(b.String()), err
-	}
+	s := newCLIStore(t, "dmcli", "")
+	work, store, bin, dm := s.work, s.path, s.bin, s.dm
 	t.Cleanup(func() { dm("rm", "-f", "-y", "e2e", "second") })
 
 	// Two machines created at once get distinct addresses.
@@ -156,7 +140,7 @@ func TestCLICreateMachineOS(t *testing.T) {
 
 	// start and restart with an extra pipe, as a test runner or $(...)
 	// passes one: EOF once the command exits, although the VM runs on.
-	env := append(os.Environ(), "MACHINE_STORAGE_PATH="+store)
+	env := s.env
 	t0 = time.Now()
 	run := runWithExtraPipe(t, env, bin, "start", "e2e")
 	require.NoError(t, run.err, run.out)

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -100,18 +99,8 @@ func runCloudCase(t *testing.T, pick func(testhost.CloudImages) cloudCase) {
 	}
 	bin, err := cloudBin()
 	require.NoError(t, err)
-	work, err := os.MkdirTemp("", "dmcloud")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(work) })
-	store := filepath.Join(work, "s")
-	dm := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "MACHINE_STORAGE_PATH="+store)
-		var b bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &b, &b
-		err := cmd.Run()
-		return strings.TrimSpace(b.String()), err
-	}
+	s := newCLIStore(t, "dmcloud", bin)
+	store, dm := s.path, s.dm
 	dir := filepath.Join(store, "machines", tc.name)
 	t.Cleanup(func() {
 		if _, err := os.Stat(dir); err == nil {

@@ -3,7 +3,6 @@
 package qemu
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -19,8 +18,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/docker-machine-ng/machine/internal/testbin"
 )
 
 // TestCLIShareResizeForwards runs the built binary on one machine-os VM
@@ -47,22 +44,8 @@ func TestCLIShareResizeForwards(t *testing.T) {
 		t.Skip("busybox not installed (apt-get install busybox-static): the guest's web server")
 	}
 	t.Parallel()
-	// Short paths: the QMP socket path is limited to 103 bytes.
-	work, err := os.MkdirTemp("", "dmsh")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(work) })
-	bin, err := testbin.Build(work)
-	require.NoError(t, err)
-	store := filepath.Join(work, "s")
-	env := append(os.Environ(), "MACHINE_STORAGE_PATH="+store)
-	dm := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		var b bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &b, &b
-		err := cmd.Run()
-		return strings.TrimSpace(b.String()), err
-	}
+	s := newCLIStore(t, "dmsh", "")
+	work, store, dm := s.work, s.path, s.dm
 	ok := func(args ...string) string {
 		t.Helper()
 		out, err := dm(args...)

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/docker-machine-ng/machine/internal/testbin"
 )
 
 // TestCLICreateMachineOSFromURL creates a machine from machine-os given
@@ -47,20 +44,8 @@ func TestCLICreateMachineOSFromURL(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	work, err := os.MkdirTemp("", "dmurl")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(work) })
-	bin, err := testbin.Build(work)
-	require.NoError(t, err)
-	store := filepath.Join(work, "s")
-	dm := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "MACHINE_STORAGE_PATH="+store)
-		var b bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &b, &b
-		err := cmd.Run()
-		return strings.TrimSpace(b.String()), err
-	}
+	s := newCLIStore(t, "dmurl", "")
+	store, dm := s.path, s.dm
 	t.Cleanup(func() { dm("rm", "-f", "-y", "url") })
 
 	t0 := time.Now()

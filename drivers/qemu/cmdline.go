@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -134,11 +133,14 @@ func (c VMConfig) Args() []string {
 	return args
 }
 
-// hostBinary is the default emulator of this host: DefaultBinary, found
-// where QEMU's installer puts it on Windows.
-func hostBinary() string { return platformBinary(DefaultBinary(runtime.GOARCH)) }
+// hostBinary is the default emulator of this host's guests.
+func hostBinary() string { return guestBinary(hostArch) }
 
-// DefaultBinary is the system emulator for the host's architecture.
+// guestBinary is the default emulator of guests of arch: DefaultBinary,
+// found where QEMU's installer puts it on Windows.
+func guestBinary(arch string) string { return platformBinary(DefaultBinary(arch)) }
+
+// DefaultBinary is the system emulator for guests of goarch.
 func DefaultBinary(goarch string) string {
 	if goarch == "arm64" {
 		return "qemu-system-aarch64"

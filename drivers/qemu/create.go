@@ -186,9 +186,13 @@ func (d *Driver) writeSeed(ctx context.Context, key string, engine bool) (bool, 
 	return len(seed.Files) > 0, nil
 }
 
-// resolveAccel runs accelerator detection and warns once about TCG.
+// resolveAccel runs accelerator detection (none for a guest of another
+// architecture than the host's: TCG) and warns once about TCG.
 func (d *Driver) resolveAccel(ctx context.Context) error {
-	choice, err := DetectAccel(ctx, d.Accel, HostAccelProbes(d.Binary, d.Kernel), filepath.Join(d.cacheDir(), "qemu-accel.json"))
+	choice, cross, err := crossArchAccel(d.Accel, d.guestArch())
+	if !cross {
+		choice, err = DetectAccel(ctx, d.Accel, HostAccelProbes(d.Binary, d.Kernel), filepath.Join(d.cacheDir(), "qemu-accel.json"))
+	}
 	if err != nil {
 		return err
 	}

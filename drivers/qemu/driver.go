@@ -39,8 +39,8 @@ const (
 	DefaultBootTimeout = 300
 )
 
-// DefaultImageURL is the official Debian 12 genericcloud image of the
-// host's architecture.
+// DefaultImageURL is the official Debian 12 genericcloud image for
+// guests of goarch.
 func DefaultImageURL(goarch string) string {
 	arch := "amd64"
 	if goarch == "arm64" {
@@ -74,8 +74,12 @@ type Driver struct {
 	Memory          int
 	DiskSize        int
 	// Accel is --qemu-accel; AccelUsed what create resolved it to.
-	Accel       string
-	AccelUsed   string
+	Accel     string
+	AccelUsed string
+	// Arch is the guest architecture, amd64 or arm64 (--qemu-arch, or
+	// inferred at create); "" in a config.json from before it was
+	// recorded means the host's (guestArch).
+	Arch        string
 	Binary      string
 	ShareFolder string
 	// BootMode is firmware or kernel; Kernel, Initrd and KernelCmdline

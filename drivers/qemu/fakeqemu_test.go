@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,7 +37,7 @@ func TestMain(m *testing.M) {
 	switch filepath.Base(os.Args[0]) {
 	case "qemu-img":
 		os.Exit(fakeQemuImg(os.Args[1:]))
-	case DefaultBinary(runtime.GOARCH):
+	case DefaultBinary(ArchAMD64), DefaultBinary(ArchARM64):
 		os.Exit(fakeQemu(os.Args[1:]))
 	}
 	os.Exit(m.Run())

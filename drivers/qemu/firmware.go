@@ -43,6 +43,8 @@ func defaultFirmware(arch string) string {
 	return FirmwareBIOS
 }
 
+var errBIOSOnARM64 = errors.New("--qemu-firmware bios: arm64 guests (-machine virt) boot UEFI only; use uefi (the default) or a firmware file")
+
 // parseFirmware validates --qemu-firmware: "" (the default of arch),
 // bios, uefi or the path of a firmware image. It returns the type and,
 // for a path, the absolute path of the file.
@@ -51,8 +53,8 @@ func parseFirmware(arch, value string) (typ, file string, err error) {
 	case "":
 		return defaultFirmware(arch), "", nil
 	case FirmwareBIOS:
-		if arch == "arm64" {
-			return "", "", errors.New("--qemu-firmware bios: arm64 guests (-machine virt) boot UEFI only; use uefi or a firmware file")
+		if arch == ArchARM64 {
+			return "", "", errBIOSOnARM64
 		}
 		return FirmwareBIOS, "", nil
 	case FirmwareUEFI:
@@ -278,19 +280,23 @@ func isFile(p string) bool {
 }
 
 // machineFirmware resolves the machine's firmware: --qemu-firmware
-// (FirmwareType and, for a file, Firmware), else the default of the
-// host's guests. typ is "" when there is none to find: an arm64 kernel
-// boot (-machine virt boots the kernel itself) and, before the boot mode
-// is known (bootKnown false), any arm64 machine.
+// (FirmwareType and, for a file, Firmware), else the default of its
+// guest architecture. typ is "" when there is none to find: an arm64
+// kernel boot (-machine virt boots the kernel itself) and, before the
+// boot mode is known (bootKnown false), any arm64 machine.
 func (d *Driver) machineFirmware(bootKnown bool) (typ string, fw firmwareImages, err error) {
+	arch := d.guestArch()
 	typ = d.FirmwareType
 	if typ == "" {
-		if runtime.GOARCH == "arm64" && (!bootKnown || d.BootMode == BootKernel) {
+		if arch == ArchARM64 && (!bootKnown || d.BootMode == BootKernel) {
 			return "", firmwareImages{}, nil
 		}
-		typ = defaultFirmware(runtime.GOARCH)
+		typ = defaultFirmware(arch)
 	}
-	fw, err = resolveFirmware(runtime.GOARCH, typ, d.Firmware, d.Binary)
+	if typ == FirmwareBIOS && arch == ArchARM64 {
+		return "", firmwareImages{}, errBIOSOnARM64
+	}
+	fw, err = resolveFirmware(arch, typ, d.Firmware, d.Binary)
 	return typ, fw, err
 }
 

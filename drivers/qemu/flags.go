@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/docker-machine-ng/machine/libmachine/drivers"
@@ -19,13 +18,14 @@ import (
 // GetCreateFlags declares the flags and their environment variables.
 func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 	return []mcnflag.Flag{
-		mcnflag.StringFlag{Name: "qemu-image", Usage: "Disk image to boot: URL (downloaded once into the store's cache) or local path (qcow2 or raw; a machine-os qcow2 boots its kernel directly)", Value: DefaultImageURL(runtime.GOARCH), EnvVar: "QEMU_IMAGE"},
+		mcnflag.StringFlag{Name: "qemu-image", Usage: "Disk image to boot: URL (downloaded once into the store's cache) or local path (qcow2 or raw; a machine-os qcow2 boots its kernel directly); the default is the image of the host's architecture, and of the guest's with --qemu-arch", Value: DefaultImageURL(hostArch), EnvVar: "QEMU_IMAGE"},
 		mcnflag.StringFlag{Name: "qemu-image-checksum", Usage: "SHA-256 of the image (sha256:<hex> or <hex>), verified after download", EnvVar: "QEMU_IMAGE_CHECKSUM"},
 		mcnflag.IntFlag{Name: "qemu-cpu-count", Usage: "Number of virtual CPUs", Value: DefaultCPUCount, EnvVar: "QEMU_CPU_COUNT"},
 		mcnflag.IntFlag{Name: "qemu-memory", Usage: "Memory of the VM in MB", Value: DefaultMemory, EnvVar: "QEMU_MEMORY"},
 		mcnflag.IntFlag{Name: "qemu-disk-size", Usage: "Size of the VM's disk in MB", Value: DefaultDiskSize, EnvVar: "QEMU_DISK_SIZE"},
 		mcnflag.StringFlag{Name: "qemu-accel", Usage: "Accelerator: auto, kvm, hvf, whpx or tcg (auto: KVM when it really boots a guest, HVF on macOS, WHPX on Windows, else TCG)", Value: AccelAuto, EnvVar: "QEMU_ACCEL"},
-		mcnflag.StringFlag{Name: "qemu-binary", Usage: "QEMU system emulator", Value: hostBinary(), EnvVar: "QEMU_BINARY"},
+		mcnflag.StringFlag{Name: "qemu-arch", Usage: "Guest architecture: amd64 (or x86_64) or arm64 (or aarch64) (default: a local machine-os image's, else the host's); a guest of another architecture than the host's runs under TCG", EnvVar: "QEMU_ARCH"},
+		mcnflag.StringFlag{Name: "qemu-binary", Usage: "QEMU system emulator; the default is the host's, and the guest's with another --qemu-arch (qemu-system-x86_64 for amd64, qemu-system-aarch64 for arm64)", Value: hostBinary(), EnvVar: "QEMU_BINARY"},
 		mcnflag.StringFlag{Name: "qemu-ssh-user", Usage: "User created in the VM for SSH (password-less sudo)", Value: DefaultSSHUser, EnvVar: "QEMU_SSH_USER"},
 		mcnflag.StringFlag{Name: "qemu-firmware", Usage: "Boot firmware: bios (SeaBIOS, x86), uefi (OVMF on x86, EDK2 on arm64) or the path of a firmware image (default: bios on x86, uefi on arm64)", EnvVar: "QEMU_FIRMWARE"},
 		mcnflag.StringFlag{Name: "qemu-share-folder", Usage: "Host folder shared with the VM over 9p, as host[:guest] (guest defaults to the host path)", EnvVar: "QEMU_SHARE_FOLDER"},
@@ -48,11 +48,20 @@ func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 		return fmt.Errorf("--qemu-image-checksum: %w", err)
 	}
 	d.ImageChecksum = sum
-	if d.Image == "" {
-		d.Image = DefaultImageURL(runtime.GOARCH)
+	explicit, err := parseArch(o.String("qemu-arch"))
+	if err != nil {
+		return err
 	}
-	if d.Binary == "" {
-		d.Binary = hostBinary()
+	if d.Arch, err = resolveArch(explicit, d.Image); err != nil {
+		return err
+	}
+	// The image and the emulator left at their defaults (the host's:
+	// flag values do not say whether they were given) are the guest's.
+	if d.Image == "" || d.Image == DefaultImageURL(hostArch) {
+		d.Image = DefaultImageURL(d.Arch)
+	}
+	if d.Binary == "" || d.Binary == hostBinary() {
+		d.Binary = guestBinary(d.Arch)
 	}
 	if d.SSHUser == "" {
 		d.SSHUser = DefaultSSHUser
@@ -72,7 +81,7 @@ func (d *Driver) SetConfigFromFlags(o drivers.Options) error {
 		return err
 	}
 	if v := o.String("qemu-firmware"); v != "" {
-		typ, file, err := parseFirmware(runtime.GOARCH, v)
+		typ, file, err := parseFirmware(d.Arch, v)
 		if err != nil {
 			return err
 		}
@@ -110,10 +119,18 @@ func (d *Driver) share() (hostPath, guestPath string, err error) {
 	return hostPath, guestPath, nil
 }
 
-// PreCreateCheck verifies the tools, the image and the socket path.
+// PreCreateCheck verifies the tools, the image, the guest architecture,
+// the firmware and the socket path.
 func (d *Driver) PreCreateCheck(context.Context) error {
+	if err := d.checkArch(); err != nil {
+		return err
+	}
 	if _, err := exec.LookPath(d.Binary); err != nil {
-		return fmt.Errorf("%s not found: install QEMU (Debian/Ubuntu: apt-get install qemu-system-x86 qemu-utils; macOS: brew install qemu)", d.Binary)
+		pkg := "qemu-system-x86"
+		if d.guestArch() == ArchARM64 {
+			pkg = "qemu-system-arm"
+		}
+		return fmt.Errorf("%s not found: install QEMU (Debian/Ubuntu: apt-get install %s qemu-utils; macOS: brew install qemu)", d.Binary, pkg)
 	}
 	if _, err := exec.LookPath(d.qemuImg()); err != nil {
 		return errors.New("qemu-img not found: install QEMU's tools (Debian/Ubuntu: apt-get install qemu-utils)")

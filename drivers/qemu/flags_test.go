@@ -44,6 +44,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"qemu-disk-size":      "QEMU_DISK_SIZE",
 		"qemu-firmware":       "QEMU_FIRMWARE",
 		"qemu-accel":          "QEMU_ACCEL",
+		"qemu-arch":           "QEMU_ARCH",
 		"qemu-binary":         "QEMU_BINARY",
 		"qemu-ssh-user":       "QEMU_SSH_USER",
 		"qemu-share-folder":   "QEMU_SHARE_FOLDER",
@@ -54,6 +55,8 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 	assert.Equal(t, "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2", DefaultImageURL("amd64"))
 	assert.Equal(t, DefaultImageURL(runtime.GOARCH), defaults["qemu-image"])
+	assert.Equal(t, hostBinary(), defaults["qemu-binary"])
+	assert.Equal(t, "", defaults["qemu-arch"], "inferred (arch_test.go)")
 	assert.Equal(t, 2, defaults["qemu-cpu-count"])
 	assert.Equal(t, 1024, defaults["qemu-memory"])
 	assert.Equal(t, 20000, defaults["qemu-disk-size"])

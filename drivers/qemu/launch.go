@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +21,7 @@ import (
 func (d *Driver) VMConfig() VMConfig {
 	c := VMConfig{
 		Name:            d.MachineName,
-		Arch:            runtime.GOARCH,
+		Arch:            d.guestArch(),
 		Accel:           d.AccelUsed,
 		CPUs:            d.CPUCount,
 		MemoryMB:        d.Memory,

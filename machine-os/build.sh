@@ -32,18 +32,38 @@
 #   MACHINE_OS_CACHE   cache directory (default /var/cache/docker-machine/machine-os for root,
 #                      else ${XDG_CACHE_HOME:-~/.cache}/docker-machine/machine-os)
 #   MACHINE_OS_MIRROR  Debian mirror (default http://deb.debian.org/debian)
+#   MACHINE_OS_ARCH    amd64 or arm64 (default: the host's). arm64 on an amd64 host builds under
+#                      qemu-user-static (binfmt_misc, registered here when missing). The arm64
+#                      image boots directly only (qemu -machine virt -kernel: no GRUB, no VMDK);
+#                      its kernel is the uncompressed arm64 Image and its console ttyAMA0.
 #
-# Needs root, mmdebstrap, e2fsprogs (mkfs.ext4 -d), qemu-utils (qemu-img), xz-utils, util-linux.
+# Needs root, mmdebstrap, e2fsprogs (mkfs.ext4 -d), qemu-utils (qemu-img), xz-utils, util-linux;
+# for a foreign arch, qemu-user-static.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self=$here/$(basename "${BASH_SOURCE[0]}")
 MIRROR=${MACHINE_OS_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
+host_arch() {
+	case $(uname -m) in
+	aarch64 | arm64) echo arm64 ;;
+	*) echo amd64 ;;
+	esac
+}
+ARCH=${MACHINE_OS_ARCH:-$(host_arch)}
+case $ARCH in
+amd64 | x86_64) ARCH=amd64 TRIPLET=x86_64-linux-gnu CONSOLE=ttyS0 ;;
+arm64 | aarch64) ARCH=arm64 TRIPLET=aarch64-linux-gnu CONSOLE=ttyAMA0 ;;
+*)
+	echo "build.sh: MACHINE_OS_ARCH=$ARCH: machine-os is built for amd64 or arm64" >&2
+	exit 2
+	;;
+esac
 # The disk, MBR and GRUB in its first MiB, partition 1 from there to the end.
 DISK_MB=4096
 # Direct boot (qemu driver, local image): the disk is virtio-blk, its partition 1 /dev/vda1.
-CMDLINE="console=ttyS0 root=/dev/vda1 rootfstype=ext4 rootflags=noatime rw quiet modprobe.blacklist=ahci"
+CMDLINE="console=$CONSOLE root=/dev/vda1 rootfstype=ext4 rootflags=noatime rw quiet modprobe.blacklist=ahci"
 # The qcow2 is compressed (qemu-img convert -c: clusters compressed one by one, read by qemu on
 # the host; a machine's overlay is not compressed).
 QCOW2_CONVERT="-c -o compression_type=zstd"
@@ -51,20 +71,22 @@ QCOW2_CONVERT="-c -o compression_type=zstd"
 GRUB_CMDLINE="root=LABEL=machine-os rootfstype=ext4 rootflags=noatime rw quiet console=tty0 console=ttyS0"
 
 PACKAGES=systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,ca-certificates,procps,kmod,e2fsprogs
-PACKAGES+=,linux-image-amd64,initramfs-tools,zstd
+PACKAGES+=,linux-image-$ARCH,initramfs-tools,zstd
 PACKAGES+=,docker.io,apparmor
 # What docker-machine's commands run on the machine: rsync (scp --delta), the SFTP server (mount).
 PACKAGES+=,rsync,openssh-sftp-server
 # GRUB's BIOS images for the disk's boot sector and core image (made in the customize hook, then
-# the packages are purged again: the image keeps only what GRUB embeds in the disk).
-PACKAGES+=,grub-pc-bin
+# the packages are purged again: the image keeps only what GRUB embeds in the disk). x86 only:
+# arm64 guests (-machine virt) boot the kernel directly.
+[ "$ARCH" != amd64 ] || PACKAGES+=,grub-pc-bin
 # init-system-helpers needs "usrmerge | usr-is-merged": usrmerge (and perl with it, 50 MB) is
 # purged in the customize hook, usr-is-merged keeps the dependency satisfied.
 PACKAGES+=,usr-is-merged
 # Purged after the customize hook used them (grub), or never needed on a Docker host (perl).
-PURGE="grub-pc-bin grub-common usrmerge perl perl-modules-5.36 libperl5.36 libfile-find-rule-perl"
+PURGE="grub-common usrmerge perl perl-modules-5.36 libperl5.36 libfile-find-rule-perl"
 PURGE+=" libnumber-compare-perl libtext-glob-perl libgdbm-compat4 libfreetype6 libpng16-16 libfuse2"
 PURGE+=" libefiboot1 libefivar1"
+[ "$ARCH" != amd64 ] || PURGE+=" grub-pc-bin"
 
 # Modules the direct boot's initramfs carries (and loads): disk, network, root fs, the seed and
 # share folders.
@@ -87,7 +109,7 @@ cache_dir() {
 
 recipe_key() {
 	{
-		echo "machine-os recipe v1"
+		echo "machine-os recipe v1 $ARCH"
 		cat "$self"
 		(cd "$here" && find overlay -type f -o -type l | LC_ALL=C sort | while read -r f; do
 			# Git keeps only the executable bit of a file's mode.
@@ -192,7 +214,7 @@ customize() {
 		mv "$aside/$u/udev" "$root/usr/share/initramfs-tools/$u/udev"
 	done
 	rm -rf "$aside"
-	grub_boot "$root"
+	[ "$ARCH" != amd64 ] || grub_boot "$root"
 	# What only the build needed (GRUB: its images are in /boot/grub-machine-os, taken out of the
 	# tree before the file system is made), and perl (usrmerge's); a package Docker, the boot or
 	# SSH needs must not go with them.
@@ -231,10 +253,13 @@ customize() {
 # overlay, fat, isofs, 9p, fuse, nfs, cifs, squashfs, vboxsf).
 prune_modules() {
 	local k=$1 d
-	rm -rf "$k"/sound "$k"/arch/x86/kvm
+	rm -rf "$k"/sound "$k"/arch/x86/kvm "$k"/arch/arm64/kvm
+	# arm64 (-machine virt): the power button is a GPIO key on the PL061 (drivers/gpio).
+	local gpio=gpio
+	[ "$ARCH" = amd64 ] || gpio=
 	for d in gpu media infiniband isdn bluetooth staging iio comedi hwmon platform mtd video target \
 		md mmc nvme watchdog i2c thunderbolt atm edac message ufs nvdimm soundwire w1 \
-		accessibility leds pcmcia firewire vfio mfd nfc android memstick parport gpio ssb bcma \
+		accessibility leds pcmcia firewire vfio mfd nfc android memstick parport $gpio ssb bcma \
 		hwtracing uio pinctrl spi extcon cxl gnss soc slimbus pwm power powercap thermal cpufreq \
 		dax devfreq misc vhost; do
 		rm -rf "${k:?}/drivers/$d"
@@ -299,7 +324,7 @@ le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $(($1 >> 8 & 255)) $(($
 
 # disk ROOTFS GRUBDIR RAW: the machine-os disk, DISK_MB: an MBR (GRUB's boot.img and one
 # bootable Linux partition from sector 2048 to the end), GRUB's core.img in the gap after it, and
-# the ext4 file system of ROOTFS in the partition.
+# the ext4 file system of ROOTFS in the partition. Without GRUBDIR (""), no boot code.
 disk() {
 	local rootfs=$1 grub=$2 raw=$3 sectors entry
 	sectors=$(((DISK_MB - 1) * 2048))
@@ -310,12 +335,12 @@ disk() {
 	truncate -s "${DISK_MB}M" "$raw"
 	dd if="$raw.ext4" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
 	rm -f "$raw.ext4"
-	dd if="$grub/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
+	[ -z "$grub" ] || dd if="$grub/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
 	# Bootable (0x80), CHS 0/32/33 and fe/ff/ff (unused: LBA), type Linux (0x83), LBA, count.
 	entry="\\200\\040\\041\\000\\203\\376\\377\\377$(le32 2048)$(le32 "$sectors")"
 	printf "$entry" | dd of="$raw" bs=1 seek=446 conv=notrunc status=none
 	printf '\125\252' | dd of="$raw" bs=1 seek=510 conv=notrunc status=none
-	dd if="$grub/core.img" of="$raw" bs=512 seek=1 conv=notrunc status=none
+	[ -z "$grub" ] || dd if="$grub/core.img" of="$raw" bs=512 seek=1 conv=notrunc status=none
 }
 
 # extract_vmlinux BZIMAGE OUT: the ELF kernel inside Debian's xz-compressed bzImage.
@@ -333,12 +358,13 @@ stamp() { while IFS= read -r l; do printf '%(%T)T %s\n' -1 "$l"; done; }
 # build_into OUT: the whole build into a fresh directory.
 build_into() {
 	local out=$1 debs t0
-	debs=$(cache_dir)/debs
+	debs=$(cache_dir)/debs-$ARCH
 	mkdir -p "$out" "$debs"
 	t0=$(date +%s)
 	# The .deb cache makes rebuilds fast (sync-in/sync-out, see mmdebstrap(1)). dpkg runs
 	# without fsync and without man pages, docs and translations.
-	mmdebstrap --mode=root --format=directory --variant=apt --include="$PACKAGES" \
+	mmdebstrap --mode=root --format=directory --variant=apt --architectures="$ARCH" \
+		--include="$PACKAGES" \
 		--aptopt='Acquire::Retries "3"' \
 		--dpkgopt=force-unsafe-io \
 		--dpkgopt='path-exclude=/usr/share/man/*' \
@@ -347,7 +373,7 @@ build_into() {
 		--dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-include=/usr/share/doc/*/copyright' \
 		--dpkgopt='path-exclude=/usr/lib/udev/hwdb.d/*' \
-		--dpkgopt='path-exclude=/usr/lib/x86_64-linux-gnu/gconv/*' \
+		--dpkgopt="path-exclude=/usr/lib/$TRIPLET/gconv/*" \
 		--dpkgopt='path-exclude=/usr/share/bash-completion/*' \
 		--dpkgopt='path-exclude=/usr/share/zsh/*' \
 		--dpkgopt='path-exclude=/usr/bin/ctr' \
@@ -359,28 +385,40 @@ build_into() {
 		--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
 		--setup-hook="sync-in $debs /var/cache/apt/archives/" \
 		--customize-hook="sync-out /var/cache/apt/archives $debs" \
-		--customize-hook="'$self' customize \"\$1\"" \
+		--customize-hook="MACHINE_OS_ARCH=$ARCH '$self' customize \"\$1\"" \
 		"$SUITE" "$out/rootfs" "$MIRROR" 2>&1 | stamp
 	rm -rf "$debs/lock" "$debs/partial"
 	echo "build.sh: mmdebstrap done in $(($(date +%s) - t0)) s" >&2
 
 	# The direct boot's initramfs (not the firmware boot's, initrd.img-<ver>-firmware).
 	cp "$out/rootfs/boot/initrd.img-$(basename "$out"/rootfs/lib/modules/*)" "$out/machine-os.initrd"
-	if ! extract_vmlinux "$out"/rootfs/boot/vmlinuz-* "$out/machine-os.kernel"; then
+	if [ "$ARCH" = arm64 ]; then
+		# qemu -kernel loads the arm64 Image itself; Debian ships it gzip-compressed or not.
+		if [ "$(head -c 2 "$out"/rootfs/boot/vmlinuz-* | od -An -tx1 | tr -d ' ')" = 1f8b ]; then
+			gzip -dc "$out"/rootfs/boot/vmlinuz-* >"$out/machine-os.kernel"
+		else
+			cp "$out"/rootfs/boot/vmlinuz-* "$out/machine-os.kernel"
+		fi
+	elif ! extract_vmlinux "$out"/rootfs/boot/vmlinuz-* "$out/machine-os.kernel"; then
 		echo "build.sh: no xz payload in vmlinuz; machine-os boots the bzImage" >&2
 		cp "$out"/rootfs/boot/vmlinuz-* "$out/machine-os.kernel"
 	fi
 	echo "$CMDLINE" >"$out/machine-os.cmdline"
 
-	# GRUB's images go into the disk's first MiB, not into its file system.
-	mv "$out/rootfs/boot/grub-machine-os" "$out/grub"
-	disk "$out/rootfs" "$out/grub" "$out/disk.raw"
+	# GRUB's images go into the disk's first MiB, not into its file system (x86 only).
+	local grub=
+	if [ -d "$out/rootfs/boot/grub-machine-os" ]; then
+		mv "$out/rootfs/boot/grub-machine-os" "$out/grub"
+		grub=$out/grub
+	fi
+	disk "$out/rootfs" "$grub" "$out/disk.raw"
 	qemu-img convert $QCOW2_CONVERT -O qcow2 "$out/disk.raw" "$out/machine-os.qcow2"
-	qemu-img convert -O vmdk "$out/disk.raw" "$out/machine-os.vmdk"
+	[ -z "$grub" ] || qemu-img convert -O vmdk "$out/disk.raw" "$out/machine-os.vmdk"
 	rm -rf "$out/disk.raw" "$out/grub"
 
 	{
 		echo "key=$(recipe_key)"
+		echo "arch=$ARCH"
 		echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 		echo "kernel=$(basename "$out"/rootfs/boot/vmlinuz-*)"
 		echo "initrd_bytes=$(stat -c %s "$out/machine-os.initrd")"
@@ -391,6 +429,27 @@ build_into() {
 	rm -rf --one-file-system "$out/rootfs"
 	mv "$out/manifest.tmp" "$out/manifest"
 	echo "build.sh: machine-os built in $(($(date +%s) - t0)) s" >&2
+}
+
+# foreign_arch: a build for another arch than the host's runs the guest's programs (dpkg's
+# scripts, the customize hook's chroots) under qemu-user: its binfmt_misc entry must be there.
+foreign_arch() {
+	local q
+	[ "$ARCH" != "$(host_arch)" ] || return 0
+	case $ARCH in arm64) q=qemu-aarch64 ;; *) q=qemu-x86_64 ;; esac
+	[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+	if [ ! -e "/proc/sys/fs/binfmt_misc/$q" ] && [ -f "/usr/lib/binfmt.d/$q.conf" ]; then
+		/usr/lib/systemd/systemd-binfmt "/usr/lib/binfmt.d/$q.conf" 2>/dev/null ||
+			update-binfmts --enable "$q" 2>/dev/null || true
+	fi
+	if [ ! -e "/proc/sys/fs/binfmt_misc/$q" ]; then
+		echo "build.sh: building machine-os for $ARCH on $(host_arch) needs qemu-user-static registered with binfmt_misc: apt-get install qemu-user-static (binfmt_misc must be mountable)" >&2
+		exit 1
+	fi
+	command -v arch-test >/dev/null || {
+		echo "build.sh: building machine-os for $ARCH on $(host_arch) needs arch-test (mmdebstrap's check of the emulation): apt-get install arch-test" >&2
+		exit 1
+	}
 }
 
 # unmount_under DIR: mmdebstrap binds /dev, /proc, /sys; a crashed build may leave them.
@@ -414,6 +473,7 @@ build() {
 			exit 1
 		}
 	done
+	foreign_arch
 	mkdir -p "$cache"
 	# A second builder of the same recipe waits, then finds the image.
 	exec 9>"$dir.lock"
@@ -430,7 +490,9 @@ build() {
 	done
 	tmp=$cache/.tmp-$key-$$
 	echo "build.sh: building machine-os $key into $dir (about 2 minutes; log $tmp.log)" >&2
-	if ! build_into "$tmp" >"$tmp.log" 2>&1; then
+	# A process of its own: set -e does not apply to a function called in a condition, so a failed
+	# step would go unnoticed and a broken image be cached.
+	if ! MACHINE_OS_ARCH=$ARCH bash "$self" build-into "$tmp" >"$tmp.log" 2>&1; then
 		tail -n 40 "$tmp.log" >&2
 		unmount_under "$tmp"
 		rm -rf --one-file-system "$tmp"
@@ -449,6 +511,7 @@ build) build ;;
 --key) recipe_key ;;
 --check) [ -f "$(cache_dir)/$(recipe_key)/manifest" ] ;;
 customize) customize "$2" ;;
+build-into) build_into "$2" ;;
 *)
 	echo "usage: $0 [build|--print-path|--print-dir|--key|--check]" >&2
 	exit 2

@@ -74,7 +74,8 @@ clean:
 .PHONY: image demo
 
 # machine-os, the qemu driver's base image (Debian bookworm packages only; cached by recipe
-# hash, first build about two minutes, needs root). Prints the qcow2 path.
+# hash, first build about two minutes, needs root). Prints the qcow2 path. MACHINE_OS_ARCH=arm64
+# builds the arm64 image (on amd64 under qemu-user-static: about 13 minutes).
 image:
 	bash machine-os/build.sh
 

@@ -18,6 +18,11 @@ const (
 	QMPFile     = "qmp.sock"
 	ConsoleFile = "console.log"
 	LogFile     = "qemu.log"
+	// RuntimeLogFile is qemu's -D log. A daemonized qemu sends its
+	// standard error there instead of to /dev/null: the errors it reports
+	// while the VM runs and, when it ends on a signal, "terminating on
+	// signal N from pid P (name)".
+	RuntimeLogFile = "qemu-runtime.log"
 	KeyFile     = "id_ed25519"
 )
 
@@ -126,6 +131,7 @@ func (c VMConfig) Args() []string {
 		"-serial", "file:"+p(ConsoleFile),
 		"-qmp", "unix:"+qemuOpt(p(QMPFile))+",server=on,wait=off",
 		"-pidfile", p(PIDFile),
+		"-D", p(RuntimeLogFile),
 	)
 	if c.Daemonize {
 		args = append(args, "-daemonize")

@@ -37,6 +37,7 @@ func TestArgsMachineOSUnderTCG(t *testing.T) {
 		"-serial", "file:/store/machines/default/console.log",
 		"-qmp", "unix:/store/machines/default/qmp.sock,server=on,wait=off",
 		"-pidfile", "/store/machines/default/qemu.pid",
+		"-D", "/store/machines/default/qemu-runtime.log",
 		"-daemonize",
 	}
 	assert.Equal(t, want, c.Args())

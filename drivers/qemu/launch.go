@@ -101,7 +101,7 @@ func (d *Driver) waitForSSH(ctx context.Context) error {
 			return nil
 		}
 		if _, alive := d.pid(); !alive {
-			return fmt.Errorf("qemu exited while the VM booted; console:\n%s", d.consoleTail(20))
+			return fmt.Errorf("qemu exited while the VM booted%s; console:\n%s", d.runtimeLogTail(5), d.consoleTail(20))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the VM's SSH server did not answer on %s within %s; console:\n%s", addr, timeout, d.consoleTail(20))
@@ -136,15 +136,34 @@ func sshBanner(ctx context.Context, addr string, dialTimeout, bannerWait time.Du
 	return err == nil && strings.HasPrefix(line, "SSH-")
 }
 
+// runtimeLogTail returns ": " and the last n lines of qemu's runtime log
+// (why it exited, when it said), or "" when it has none.
+func (d *Driver) runtimeLogTail(n int) string {
+	tail, err := lastLines(d.path(RuntimeLogFile), n)
+	if err != nil || strings.TrimSpace(tail) == "" {
+		return ""
+	}
+	return ": " + tail
+}
+
 // consoleTail returns the last n lines of the serial console.
 func (d *Driver) consoleTail(n int) string {
-	data, err := os.ReadFile(d.path(ConsoleFile))
+	tail, err := lastLines(d.path(ConsoleFile), n)
 	if err != nil {
 		return "(no console log)"
+	}
+	return tail
+}
+
+// lastLines returns the last n lines of the file at path.
+func lastLines(path string, n int) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, "\n"), nil
 }

@@ -170,7 +170,7 @@ func (d *Driver) Remove(ctx context.Context) error {
 		return err
 	}
 	var errs []error
-	for _, f := range []string{DiskFile, SeedFile, VarsFile, ConsoleFile, LogFile, KeyFile, KeyFile + ".pub", KnownHostsFile, hostaddr.ReservationFile} {
+	for _, f := range []string{DiskFile, SeedFile, VarsFile, ConsoleFile, LogFile, RuntimeLogFile, KeyFile, KeyFile + ".pub", KnownHostsFile, hostaddr.ReservationFile} {
 		if err := os.Remove(d.path(f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -106,9 +106,12 @@ func TestCLICreateMachineOS(t *testing.T) {
 
 	// From the guest: dockerd started once in this boot, queued by the
 	// seed reader (before sshd), and never restarted; the key is root's.
-	out, err = dm("ssh", "e2e", "--", "sudo journalctl -b -o cat -u machine-os-seed -u docker; systemctl show docker -p NRestarts; sudo stat -c %a /etc/docker/server-key.pem; sudo cat /var/lib/machine-os/write-files.done")
+	// systemd never reloaded: the reader's start loaded docker.service
+	// with the drop-in it had just written.
+	out, err = dm("ssh", "e2e", "--", "sudo journalctl -b -o cat -u machine-os-seed -u docker; systemctl show docker -p NRestarts; sudo stat -c %a /etc/docker/server-key.pem; sudo cat /var/lib/machine-os/write-files.done; echo reloads=$(sudo journalctl -b -o cat _PID=1 | grep -c '^Reloading')")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "machine-os-seed: configured Docker from the seed; starting it")
+	assert.Contains(t, out, "reloads=0", "no daemon-reload in the first boot")
 	assert.Equal(t, 1, strings.Count(out, "Starting docker.service"), "one start of docker.service in this boot:\n%s", out)
 	assert.Contains(t, out, "NRestarts=0")
 	assert.Regexp(t, `(?m)^600$`, out)

@@ -351,3 +351,16 @@ func TestCLICreateARM64GuestFake(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.NoDirExists(t, filepath.Join(s.path, "machines", "arm"))
 }
+
+// A guest of another architecture gets a longer boot bound unless
+// config.json sets one.
+func TestBootTimeoutForeignGuest(t *testing.T) {
+	playHost(t, ArchAMD64)
+	d := New("m", t.TempDir())
+	d.BootMode, d.AccelUsed, d.Arch = BootKernel, AccelTCG, ArchARM64
+	assert.Equal(t, DefaultForeignBootTimeout*time.Second, d.bootTimeout())
+	d.Arch = ArchAMD64
+	assert.Equal(t, DefaultBootTimeout*time.Second, d.bootTimeout())
+	d.Arch, d.BootTimeout = ArchARM64, 42
+	assert.Equal(t, 42*time.Second, d.bootTimeout(), "a timeout set in config.json is kept")
+}

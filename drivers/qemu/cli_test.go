@@ -14,10 +14,11 @@ import (
 
 // TestCLICreateMachineOS runs the built docker-machine end to end on one
 // machine-os VM: two creates at once (distinct addresses), ip/url/env,
-// docker over TLS, the SSH user's PATH, kill, stop
-// (ls shows Stopped), start (same address and certificates, docker works
-// again), restart, rm (no process, no files). start and restart get an
-// extra pipe, which must see EOF when they exit.
+// docker over TLS, the SSH user's PATH, the share folder, port-forward,
+// kill, stop (ls shows Stopped), resize, start (same address and
+// certificates, the new sizes, the kept forward, docker works again),
+// restart, rm (no process, no files, the forwarded port free). start and
+// restart get an extra pipe, which must see EOF when they exit.
 func TestCLICreateMachineOS(t *testing.T) {
 	requireVMHost(t)
 	image := machineOSImage(t)
@@ -28,6 +29,13 @@ func TestCLICreateMachineOS(t *testing.T) {
 	s := newCLIStore(t, "dmcli", "")
 	work, store, bin, dm := s.work, s.path, s.bin, s.dm
 	t.Cleanup(func() { dm("rm", "-f", "-y", "e2e", "second") })
+	share := shareFolder(t, work)
+	guest := func(cmd string) string {
+		t.Helper()
+		out, err := dm("ssh", "e2e", "--", cmd)
+		require.NoError(t, err, "%s:\n%s", cmd, out)
+		return out
+	}
 
 	// Two machines created at once get distinct addresses.
 	t0 := time.Now()
@@ -38,7 +46,8 @@ func TestCLICreateMachineOS(t *testing.T) {
 		defer close(secondDone)
 		second, secondErr = dm("create", "-d", "qemu", "--qemu-image", image, "--qemu-memory", "512", "second")
 	}()
-	out, err := dm("--debug", "create", "-d", "qemu", "--qemu-image", image, "--qemu-memory", "1024", "e2e")
+	out, err := dm("--debug", "create", "-d", "qemu", "--qemu-image", image, "--qemu-memory", "1024",
+		"--qemu-share-folder", share+":/mnt/share", "e2e")
 	t.Logf("create took %s:\n%s", time.Since(t0).Round(time.Millisecond), filterLines(out, "qemu: qemu-system"))
 	require.NoError(t, err)
 	// Docker at boot: the seed brought Docker's configuration, the guest
@@ -133,13 +142,26 @@ func TestCLICreateMachineOS(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Equal(t, "docker.io: /usr/sbin/dockerd", out)
 
-	serverBefore, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))
+	mdir := filepath.Join(store, "machines", "e2e")
+	checkShare(t, guest, share, filepath.Join(mdir, ConsoleFile))
+	checkForwards(t, dm, guest, "e2e", ip)
+
+	serverBefore, err := os.ReadFile(filepath.Join(mdir, "server.pem"))
 	require.NoError(t, err)
+	// Resize: refused while the machine runs, done once it is stopped.
+	before := guestSizes(t, guest)
+	t.Logf("before resize: nproc %s, MemTotal %s kB, / %s MB", before[0], before[1], before[2])
+	out, err = dm("resize", "--cpu-count", "3", "e2e")
+	require.Error(t, err)
+	assert.Contains(t, out, `Machine "e2e" is Running: stop it first`)
 	out, err = dm("stop", "e2e")
 	require.NoError(t, err, out)
 	out, err = dm("ls", "--format", "{{.Name}} {{.State}}")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "e2e Stopped")
+	out, err = dm("resize", "--cpu-count", "3", "--memory", "1280", "--disk-size", "21000", "e2e")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, `Machine "e2e": 3 CPUs (was 2), 1280 MB memory (was 1024), 21000 MB disk (was 20000).`)
 
 	// start and restart with an extra pipe, as a test runner or $(...)
 	// passes one: EOF once the command exits, although the VM runs on.
@@ -155,9 +177,10 @@ func TestCLICreateMachineOS(t *testing.T) {
 	// start returns once Docker answers over TLS, with the same certificates.
 	ver, err := dockerRun("version", "--format", "{{.Server.Version}}")
 	require.NoError(t, err, ver)
-	serverAfter, err := os.ReadFile(filepath.Join(store, "machines", "e2e", "server.pem"))
+	serverAfter, err := os.ReadFile(filepath.Join(mdir, "server.pem"))
 	require.NoError(t, err)
 	assert.Equal(t, string(serverBefore), string(serverAfter), "start must keep the certificates")
+	checkResized(t, dm, guest, mdir, "e2e", ip, before, 3, 1280, 21000)
 
 	// restart reboots the guest: the kernel's boot id changes (a restart
 	// that did nothing would keep it).
@@ -183,6 +206,7 @@ func TestCLICreateMachineOS(t *testing.T) {
 			t.Errorf("qemu left running: %s", out)
 		}
 	}
+	assert.NoError(t, listenable(ip, 8080), "rm freed the forwarded port")
 }
 
 func filterLines(s, drop string) string {

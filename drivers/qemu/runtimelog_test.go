@@ -49,7 +49,9 @@ func TestQEMUEndedBySignalNamesTheSender(t *testing.T) {
 	pid, alive := d.pid()
 	require.True(t, alive, "qemu runs")
 
-	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
+	p, err := os.FindProcess(pid)
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err = d.waitForSSH(ctx)

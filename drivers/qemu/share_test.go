@@ -1,5 +1,3 @@
-//go:build !windows
-
 package qemu
 
 import (
@@ -12,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCLIShareResizeForwards runs the built binary on one machine-os VM
-// (two boots) for three features users asked for:
+// The checks below run inside TestCLICreateMachineOS, on its machine and
+// its boots (no VM of their own), for three features users asked for:
 //
 //   - --qemu-share-folder: the 9p mount is there; a file written on the
 //     host is read in the guest and files written in the guest (as the
@@ -31,30 +28,19 @@ import (
 //     server started in the guest (busybox httpd, from the share), the
 //     list shows it, --remove frees the port, and the forward that is
 //     kept comes back with the next start;
-//   - resize of the stopped machine: after start the guest has the new
-//     CPUs, memory and disk, and its root file system grew.
-func TestCLIShareResizeForwards(t *testing.T) {
-	if os.Getenv(SlowVMsEnv) != "1" {
-		t.Skipf("slow VM test (two machine-os boots under TCG: 7-11 min): run it with %s=1, as make test-slow-vms does", SlowVMsEnv)
-	}
-	requireVMHost(t)
-	image := machineOSImage(t)
+//   - resize of the stopped machine: refused while it runs; after start
+//     the guest has the new CPUs, memory and disk, and its root file
+//     system grew.
+
+// shareFolder makes the host folder shared with the test machine: a
+// file to read in the guest, a page for its web server and busybox to
+// serve it.
+func shareFolder(t *testing.T, work string) string {
+	t.Helper()
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("busybox not installed (apt-get install busybox-static): the guest's web server")
+		t.Fatalf("busybox is needed for the guest's web server (apt-get install busybox-static): %v", err)
 	}
-	t.Parallel()
-	s := newCLIStore(t, "dmsh", "")
-	work, store, dm := s.work, s.path, s.dm
-	ok := func(args ...string) string {
-		t.Helper()
-		out, err := dm(args...)
-		require.NoError(t, err, "%s:\n%s", strings.Join(args, " "), out)
-		return out
-	}
-	guest := func(cmd string) string { t.Helper(); return ok("ssh", "vm", "--", cmd) }
-	t.Cleanup(func() { dm("rm", "-f", "-y", "vm") })
-
 	share := filepath.Join(work, "share")
 	require.NoError(t, os.MkdirAll(filepath.Join(share, "www"), 0o755))
 	require.NoError(t, os.Chmod(share, 0o755))
@@ -63,17 +49,14 @@ func TestCLIShareResizeForwards(t *testing.T) {
 	data, err := os.ReadFile(busybox)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(share, "busybox"), data, 0o755))
+	return share
+}
 
-	t0 := time.Now()
-	ok("create", "-d", "qemu", "--qemu-image", image, "--qemu-cpu-count", "2", "--qemu-memory", "512",
-		"--qemu-disk-size", "5000", "--qemu-share-folder", share+":/mnt/share", "vm")
-	t.Logf("create took %s", time.Since(t0).Round(time.Millisecond))
-	ip := ok("ip", "vm")
-
-	// The share: mounted over 9p, the host's file readable.
-	mdir := filepath.Join(store, "machines", "vm")
+// checkShare checks the share mounted at /mnt/share in the guest.
+func checkShare(t *testing.T, guest func(string) string, share, console string) {
+	t.Helper()
 	mounts := guest("grep ' /mnt/share ' /proc/mounts || true")
-	require.Contains(t, mounts, "share0 /mnt/share 9p ", "the share is mounted over 9p; console:\n%s", tail(filepath.Join(mdir, ConsoleFile)))
+	require.Contains(t, mounts, "share0 /mnt/share 9p ", "the share is mounted over 9p; console:\n%s", tail(console))
 	assert.Equal(t, "written on the host", guest("cat /mnt/share/from-host.txt"))
 	// Written on the host while mounted: read at once (9p caches nothing).
 	require.NoError(t, os.WriteFile(filepath.Join(share, "later.txt"), []byte("later\n"), 0o644))
@@ -89,7 +72,7 @@ func TestCLIShareResizeForwards(t *testing.T) {
 	require.NoError(t, os.Mkdir(filepath.Join(share, "user"), 0o755))
 	require.NoError(t, os.Chown(filepath.Join(share, "user"), uid, gid))
 	guest("echo written in the guest > /mnt/share/user/from-guest.txt && mkdir /mnt/share/user/dir && echo nested > /mnt/share/user/dir/f")
-	data, err = os.ReadFile(filepath.Join(share, "user", "from-guest.txt"))
+	data, err := os.ReadFile(filepath.Join(share, "user", "from-guest.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, "written in the guest\n", string(data))
 	data, err = os.ReadFile(filepath.Join(share, "user", "dir", "f"))
@@ -97,55 +80,67 @@ func TestCLIShareResizeForwards(t *testing.T) {
 	assert.Equal(t, "nested\n", string(data))
 	fi, err := os.Stat(filepath.Join(share, "user", "from-guest.txt"))
 	require.NoError(t, err)
-	st := fi.Sys().(*syscall.Stat_t)
 	// qemu runs as root here, so it gives the file the guest's owner; a
 	// qemu run by a normal user leaves it that user's.
-	assert.Equal(t, []uint32{uint32(uid), uint32(gid)}, []uint32{st.Uid, st.Gid}, "owner on the host")
+	if fuid, fgid, ok := fileOwner(fi); ok {
+		assert.Equal(t, []uint32{uint32(uid), uint32(gid)}, []uint32{fuid, fgid}, "owner on the host")
+	}
 	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "the guest's umask applies")
 	guest("sudo -n sh -c 'echo written by root > /mnt/share/from-root.txt'")
 	data, err = os.ReadFile(filepath.Join(share, "from-root.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, "written by root\n", string(data))
+}
 
-	// A web server in the guest, reached through forwards added to the
-	// running VM: the guest's port on the machine's own address (Linux),
-	// and a second host port chosen by the user.
+// checkForwards starts a web server in the guest and reaches it through
+// forwards added to the running VM: the guest's port on the machine's
+// own address (Linux), and a second host port chosen by the user, which
+// is then removed. The first one stays.
+func checkForwards(t *testing.T, dm func(...string) (string, error), guest func(string) string, name, ip string) {
+	t.Helper()
+	ok := func(args ...string) string {
+		t.Helper()
+		out, err := dm(args...)
+		require.NoError(t, err, "%s:\n%s", strings.Join(args, " "), out)
+		return out
+	}
 	guest("/mnt/share/busybox httpd -p 8080 -h /mnt/share/www")
-	assert.Equal(t, "8080/tcp -> "+ip+":8080", ok("port-forward", "vm", "8080"))
+	assert.Equal(t, "8080/tcp -> "+ip+":8080", ok("port-forward", name, "8080"))
 	other := freeTCPPort(t, ip)
-	assert.Equal(t, "8080/tcp -> "+ip+":"+strconv.Itoa(other), ok("port-forward", "vm", strconv.Itoa(other)+":8080"))
+	assert.Equal(t, "8080/tcp -> "+ip+":"+strconv.Itoa(other), ok("port-forward", name, strconv.Itoa(other)+":8080"))
 	assert.Equal(t, "served from the guest", httpGetWithin(t, "http://"+ip+":8080/index.html", time.Minute))
 	assert.Equal(t, "served from the guest", httpGetWithin(t, "http://"+ip+":"+strconv.Itoa(other)+"/index.html", time.Minute))
-	out, err := dm("port-forward", "vm", "8080")
+	out, err := dm("port-forward", name, "8080")
 	require.Error(t, err)
 	assert.Contains(t, out, "is already forwarded to port 8080 of the guest")
-	assert.Equal(t, "8080/tcp -> "+ip+":8080\n8080/tcp -> "+ip+":"+strconv.Itoa(other), ok("port-forward", "vm"))
-	ok("port-forward", "--remove", "vm", strconv.Itoa(other)+":8080")
+	assert.Equal(t, "8080/tcp -> "+ip+":8080\n8080/tcp -> "+ip+":"+strconv.Itoa(other), ok("port-forward", name))
+	ok("port-forward", "--remove", name, strconv.Itoa(other)+":8080")
 	assert.NoError(t, listenable(ip, other), "the removed forward's port is free")
-	assert.Equal(t, "8080/tcp -> "+ip+":8080", ok("port-forward", "vm"))
+	assert.Equal(t, "8080/tcp -> "+ip+":8080", ok("port-forward", name))
+}
 
-	// Resize the stopped machine: refused while it runs, then done.
-	before := strings.Fields(guest("nproc; awk '/MemTotal/ {print $2}' /proc/meminfo; df -B1M --output=size / | tail -1"))
-	require.Len(t, before, 3)
-	t.Logf("before: nproc %s, MemTotal %s kB, / %s MB", before[0], before[1], before[2])
-	out, err = dm("resize", "--cpu-count", "3", "vm")
-	require.Error(t, err)
-	assert.Contains(t, out, `Machine "vm" is Running: stop it first`)
-	ok("stop", "vm")
-	out = ok("resize", "--cpu-count", "3", "--memory", "768", "--disk-size", "7048", "vm")
-	assert.Contains(t, out, `Machine "vm": 3 CPUs (was 2), 768 MB memory (was 512), 7048 MB disk (was 5000).`)
-	t0 = time.Now()
-	ok("start", "vm")
-	t.Logf("start after resize took %s", time.Since(t0).Round(time.Millisecond))
+// guestSizes is nproc, MemTotal (kB) and the size of / (MB) in the guest.
+func guestSizes(t *testing.T, guest func(string) string) []string {
+	t.Helper()
+	sizes := strings.Fields(guest("nproc; awk '/MemTotal/ {print $2}' /proc/meminfo; df -B1M --output=size / | tail -1"))
+	require.Len(t, sizes, 3)
+	return sizes
+}
+
+// checkResized checks the guest after resize to cpus, memMB and diskMB
+// and a start: before is guestSizes from before; and that the kept
+// forward is set up again.
+func checkResized(t *testing.T, dm func(...string) (string, error), guest func(string) string, mdir, name, ip string, before []string, cpus, memMB, diskMB int) {
+	t.Helper()
 	after := strings.Fields(guest("nproc; awk '/MemTotal/ {print $2}' /proc/meminfo; cat /sys/block/vda/size"))
 	require.Len(t, after, 3)
-	assert.Equal(t, "3", after[0], "nproc")
+	assert.Equal(t, strconv.Itoa(cpus), after[0], "nproc")
 	memBefore, _ := strconv.Atoi(before[1])
 	memAfter, _ := strconv.Atoi(after[1])
 	assert.Greater(t, memAfter, memBefore+200*1024, "MemTotal grew by about 256 MB")
-	assert.LessOrEqual(t, memAfter, 768*1024)
-	assert.Equal(t, strconv.Itoa(7048*2048), after[2], "the guest's disk is 7048 MB")
-	rootGrown(t, func(cmd string) (string, error) { return dm("ssh", "vm", "--", cmd) }, 7048, before[2])
+	assert.LessOrEqual(t, memAfter, memMB*1024)
+	assert.Equal(t, strconv.Itoa(diskMB*2048), after[2], "the guest's disk is %d MB", diskMB)
+	rootGrown(t, func(cmd string) (string, error) { return dm("ssh", name, "--", cmd) }, diskMB, before[2])
 
 	// The forward that was kept is set up again by start.
 	guest("/mnt/share/busybox httpd -p 8080 -h /mnt/share/www")
@@ -155,9 +150,6 @@ func TestCLIShareResizeForwards(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(cfgData, &cfg))
 	assert.Len(t, cfg.Driver.PortForwards, 1, "config.json records the forward")
-
-	ok("rm", "-y", "vm")
-	assert.NoError(t, listenable(ip, 8080), "rm freed the forwarded port")
 }
 
 // rootGrown checks that the guest grew its root file system to the new

@@ -36,7 +36,8 @@ const DefaultTCGFirmwareBootTimeout = 900
 // DefaultForeignBootTimeout replaces DefaultBootTimeout for a guest of
 // another architecture than the host's (always under TCG): machine-os
 // for arm64 took 130 s to SSH on an amd64 host of 2 cores at load 3.5
-// (the x86 one about 15 s), and a full test run reaches load 11.
+// and 286 s at load 5 (the x86 one about 15 s), and a full test run
+// reaches load 11.
 const DefaultForeignBootTimeout = 900
 
 // bootTimeout bounds the boot of create and start: the wait for SSH,

@@ -23,7 +23,7 @@ const (
 	// while the VM runs and, when it ends on a signal, "terminating on
 	// signal N from pid P (name)".
 	RuntimeLogFile = "qemu-runtime.log"
-	KeyFile     = "id_ed25519"
+	KeyFile        = "id_ed25519"
 )
 
 // maxSocketPath is the longest unix socket path (sun_path minus NUL).

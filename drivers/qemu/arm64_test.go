@@ -92,16 +92,9 @@ func TestCLICreateMachineOSArm64(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Equal(t, "aarch64", out)
 
-	envOut, err := s.dm("env", "--shell", "bash", "arm")
-	require.NoError(t, err, envOut)
-	cmd := exec.Command(docker, "version", "--format", "{{.Server.Arch}} {{.Server.Version}}")
-	cmd.Env = os.Environ()
-	for k, v := range parseEnv(envOut) {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	ver, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", ver)
-	srvArch, srvVersion, _ := strings.Cut(strings.TrimSpace(string(ver)), " ")
+	ver, err := s.dockerOn(t, docker, "arm")("version", "--format", "{{.Server.Arch}} {{.Server.Version}}")
+	require.NoError(t, err, ver)
+	srvArch, srvVersion, _ := strings.Cut(ver, " ")
 	assert.Equal(t, "arm64", srvArch, "the engine's architecture over TLS")
 	t.Logf("engine %s on %s over TLS", srvVersion, srvArch)
 

@@ -79,18 +79,8 @@ func TestCLICreateMachineOS(t *testing.T) {
 	assert.Equal(t, "tcp://"+ip+":2376", url)
 	envOut, err := dm("env", "--shell", "bash", "e2e")
 	require.NoError(t, err, envOut)
-	dockerEnv := parseEnv(envOut)
-	assert.Equal(t, url, dockerEnv["DOCKER_HOST"])
-
-	dockerRun := func(args ...string) (string, error) {
-		cmd := exec.Command(docker, args...)
-		cmd.Env = os.Environ()
-		for k, v := range dockerEnv {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		b, err := cmd.CombinedOutput()
-		return strings.TrimSpace(string(b)), err
-	}
+	assert.Equal(t, url, parseEnv(envOut)["DOCKER_HOST"])
+	dockerRun := s.dockerOn(t, docker, "e2e")
 	out, err = dockerRun("version", "--format", "{{.Server.Version}}")
 	require.NoError(t, err, out)
 	t.Logf("engine %s at %s", out, url)

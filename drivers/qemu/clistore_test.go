@@ -49,3 +49,22 @@ func (s *cliStore) dm(args ...string) (string, error) {
 	err := cmd.Run()
 	return strings.TrimSpace(b.String()), err
 }
+
+// dockerOn returns a runner of the docker CLI at path docker against
+// machine name, in the environment `env --shell bash name` prints: its
+// output together, trimmed, and its error.
+func (s *cliStore) dockerOn(t *testing.T, docker, name string) func(args ...string) (string, error) {
+	t.Helper()
+	envOut, err := s.dm("env", "--shell", "bash", name)
+	require.NoError(t, err, envOut)
+	env := append([]string(nil), os.Environ()...)
+	for k, v := range parseEnv(envOut) {
+		env = append(env, k+"="+v)
+	}
+	return func(args ...string) (string, error) {
+		cmd := exec.Command(docker, args...)
+		cmd.Env = env
+		b, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(b)), err
+	}
+}

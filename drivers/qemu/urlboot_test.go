@@ -3,7 +3,6 @@ package qemu
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -67,16 +66,9 @@ func TestCLICreateMachineOSFromURL(t *testing.T) {
 	assert.Equal(t, "/dev/vda1", lines[1], "the root is partition 1 of the virtio disk")
 	assert.Contains(t, lines[2], "root=LABEL=machine-os", "GRUB's command line")
 
-	envOut, err := dm("env", "--shell", "bash", "url")
-	require.NoError(t, err, envOut)
-	cmd := exec.Command(docker, "version", "--format", "{{.Server.Version}}")
-	cmd.Env = os.Environ()
-	for k, v := range parseEnv(envOut) {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	ver, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", ver)
-	t.Logf("engine %s over TLS", strings.TrimSpace(string(ver)))
+	ver, err := s.dockerOn(t, docker, "url")("version", "--format", "{{.Server.Version}}")
+	require.NoError(t, err, ver)
+	t.Logf("engine %s over TLS", ver)
 
 	out, err = dm("rm", "-y", "url")
 	require.NoError(t, err, out)

@@ -150,7 +150,14 @@ type snapshot struct {
 	publicIP, privateIP string
 }
 
-const snapshotTTL = 5 * time.Second
+// snapshotTTL is how long a batch answer stands in for asking again:
+// long enough for one command's work after the batch (ls gives every
+// machine up to its --timeout, 10 s by default, and on a loaded host it
+// used the answers more than 5 s after the batch returned, so each
+// machine asked again), short enough that a long-lived process (a plugin
+// server) does not keep old states; operations that change the state
+// forget it anyway.
+const snapshotTTL = 30 * time.Second
 
 // New returns an unconfigured driver.
 func New(machineName, storePath string) *Driver {

@@ -47,6 +47,20 @@ func (d *Driver) VMConfig() VMConfig {
 	return c
 }
 
+// emptyPrivateFile makes path an empty file of mode 0600, also when it
+// existed with another mode.
+func emptyPrivateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // launch starts the daemonized qemu and returns once it runs.
 func (d *Driver) launch() error {
 	d.cleanRuntimeFiles()
@@ -58,9 +72,14 @@ func (d *Driver) launch() error {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "%s %s\n", d.Binary, strings.Join(args, " "))
-	// Truncate the console so boot failures show this boot only.
-	if err := os.WriteFile(d.path(ConsoleFile), nil, 0o600); err != nil {
-		return err
+	// Truncate the console and the runtime log so boot failures show this
+	// boot only. qemu writes both into the files as they are, so they are
+	// made here, the user's alone whatever the umask (qemu would create
+	// them 0666 less the umask).
+	for _, f := range []string{ConsoleFile, RuntimeLogFile} {
+		if err := emptyPrivateFile(d.path(f)); err != nil {
+			return err
+		}
 	}
 	// qemu daemonizes and outlives the CLI: it must not keep descriptors
 	// the CLI inherited (a caller's pipe would never see EOF).

@@ -128,13 +128,11 @@ func resolveArch(explicit, image string) (string, error) {
 	return explicit, nil
 }
 
-// checkArch refuses, before anything is made, a guest architecture that
-// is not the local machine-os image's, and a hardware accelerator asked
-// for a guest of another architecture than the host's.
+// checkArch refuses, before anything is made, a hardware accelerator
+// asked for a guest of another architecture than the host's. (A guest
+// architecture that is not the local machine-os image's was refused when
+// the flags were read.)
 func (d *Driver) checkArch() error {
-	if _, err := resolveArch(d.guestArch(), d.Image); err != nil {
-		return err
-	}
 	_, _, err := crossArchAccel(d.Accel, d.guestArch())
 	return err
 }

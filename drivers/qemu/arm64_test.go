@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -48,17 +47,7 @@ func arm64MachineOSImage(t *testing.T) string {
 // over TLS report the guest's architecture, stop powers it down over
 // ACPI (no kill), rm leaves nothing.
 func TestCLICreateMachineOSArm64(t *testing.T) {
-	if testing.Short() {
-		t.Skip("VM test skipped in short mode")
-	}
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("VM tests need root on Linux (forwarding 127.0.0.N:22)")
-	}
-	for _, tool := range []string{DefaultBinary(ArchARM64), "qemu-img", "ssh"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install qemu-system-arm qemu-utils openssh-client)", tool)
-		}
-	}
+	requireVMHostFor(t, ArchARM64)
 	docker, err := exec.LookPath("docker")
 	if err != nil {
 		t.Skip("docker CLI not installed (apt-get install docker.io)")
@@ -71,7 +60,9 @@ func TestCLICreateMachineOSArm64(t *testing.T) {
 	// Under TCG on a loaded 2-core host an emulated arm64 boot takes
 	// minutes: create gets a generous bound of its own.
 	t0 := time.Now()
-	out, err := dmWithin(s, 20*time.Minute, "--debug", "create", "-d", "qemu", "--qemu-image", image, "arm")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	out, err := s.dmContext(ctx, "--debug", "create", "-d", "qemu", "--qemu-image", image, "arm")
 	t.Logf("create took %s:\n%s", time.Since(t0).Round(time.Millisecond), filterLines(out, "qemu: qemu-system"))
 	require.NoError(t, err)
 	if runtime.GOARCH != "arm64" {
@@ -123,16 +114,4 @@ func TestCLICreateMachineOSArm64(t *testing.T) {
 	if out, err := exec.Command("pgrep", "-f", mdir).Output(); err == nil {
 		t.Errorf("qemu left running: %s", out)
 	}
-}
-
-// dmWithin is s.dm bounded by timeout.
-func dmWithin(s *cliStore, timeout time.Duration, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.bin, args...)
-	cmd.Env = s.env
-	var b bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &b, &b
-	err := cmd.Run()
-	return strings.TrimSpace(b.String()), err
 }

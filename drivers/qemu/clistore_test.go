@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +43,12 @@ func newCLIStore(t *testing.T, prefix, bin string) *cliStore {
 // dm runs the binary on the store: its stdout and stderr together,
 // trimmed, and its error.
 func (s *cliStore) dm(args ...string) (string, error) {
-	cmd := exec.Command(s.bin, args...)
+	return s.dmContext(context.Background(), args...)
+}
+
+// dmContext is dm, killed when ctx ends.
+func (s *cliStore) dmContext(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.bin, args...)
 	cmd.Env = s.env
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b

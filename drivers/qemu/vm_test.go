@@ -104,7 +104,11 @@ var (
 	buildErr  error
 )
 
-func requireVMHost(t *testing.T) {
+func requireVMHost(t *testing.T) { t.Helper(); requireVMHostFor(t, hostArch) }
+
+// requireVMHostFor skips unless this host can run VM tests of guests of
+// arch: root on Linux, the emulator, qemu-img and ssh.
+func requireVMHostFor(t *testing.T, arch string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("VM test skipped in short mode")
@@ -112,9 +116,13 @@ func requireVMHost(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
 		t.Skip("VM tests need root on Linux (forwarding 127.0.0.N:22)")
 	}
-	for _, tool := range []string{DefaultBinary(runtime.GOARCH), "qemu-img", "ssh"} {
+	pkg := "qemu-system-x86"
+	if arch == ArchARM64 {
+		pkg = "qemu-system-arm"
+	}
+	for _, tool := range []string{DefaultBinary(arch), "qemu-img", "ssh"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install qemu-system-x86 qemu-utils openssh-client)", tool)
+			t.Skipf("%s not installed (apt-get install %s qemu-utils openssh-client)", tool, pkg)
 		}
 	}
 }

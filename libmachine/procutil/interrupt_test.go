@@ -32,7 +32,48 @@ func TestMain(m *testing.M) {
 		fmt.Printf("cancelled %v\n", errors.As(context.Cause(ctx), &ie))
 		select {} // a clean-up that hangs
 	}
+	if os.Getenv(lateSignalHelperEnv) != "" {
+		_, stop := Interrupts(context.Background(), os.Stderr)
+		stop()
+		fmt.Println("stopped")
+		// The parent signals, then writes a line: the signal is pending
+		// (or already handled) before this read returns.
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+// lateSignalHelperEnv makes the test binary a command that has finished
+// (stop called) and exits 0 once its parent writes a line.
+const lateSignalHelperEnv = "PROCUTIL_LATE_SIGNAL_HELPER"
+
+// TestSignalAfterStopKeepsTheExitCode: a signal after the command ended
+// must not kill the process by the signal's default action (CI caught a
+// create -d none that had saved its machine and was then killed by a late
+// SIGINT, so its caller saw an interrupted create that left a machine).
+func TestSignalAfterStopKeepsTheExitCode(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			c := exec.Command(os.Args[0], "-test.run=^$")
+			c.Env = append(os.Environ(), lateSignalHelperEnv+"=1")
+			out, err := c.StdoutPipe()
+			require.NoError(t, err)
+			in, err := c.StdinPipe()
+			require.NoError(t, err)
+			var stderr strings.Builder
+			c.Stderr = &stderr
+			require.NoError(t, c.Start())
+			lines := bufio.NewScanner(out)
+			require.True(t, lines.Scan())
+			require.Equal(t, "stopped", lines.Text())
+			require.NoError(t, c.Process.Signal(sig))
+			_, _ = fmt.Fprintln(in, "exit")
+			err = c.Wait()
+			assert.NoError(t, err, "a signal after stop must leave the exit code alone; stderr: %s", stderr.String())
+			assert.NotContains(t, stderr.String(), "stopping and cleaning up", "nothing is left to clean up after stop")
+		})
+	}
 }
 
 func TestFirstSignalCancelsSecondExits(t *testing.T) {

@@ -26,6 +26,9 @@ const (
 	// exitWait bounds the wait for a plugin whose connection broke to
 	// report its exit status.
 	exitWait = 5 * time.Second
+	// tailWait bounds the wait, after the plugin exited, for its last
+	// stderr lines to be read.
+	tailWait = 2 * time.Second
 	// tailLines of the plugin's stderr are kept for error messages.
 	tailLines = 5
 )
@@ -234,6 +237,9 @@ func (d *Driver) exitError(when string) error {
 	case <-timer.C:
 		return fmt.Errorf("the plugin %s closed its output %s but did not exit", d.binary, when)
 	}
+	// The pipes may still hold its last words (the reader runs behind
+	// the exit): read them before quoting the tail.
+	d.waitReaders(tailWait)
 	status := "exit status 0"
 	if d.exitErr != nil {
 		status = d.exitErr.Error()
@@ -246,6 +252,20 @@ func (d *Driver) exitError(when string) error {
 		msg += "; its last output:\n" + tail
 	}
 	return errors.New(msg)
+}
+
+// waitReaders waits until the stdout and stderr readers have read
+// everything, bounded by limit: a child of the plugin may hold its pipes
+// open after the plugin itself has gone.
+func (d *Driver) waitReaders(limit time.Duration) {
+	read := make(chan struct{})
+	go func() { d.readers.Wait(); close(read) }()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-read:
+	case <-timer.C:
+	}
 }
 
 // handshake dials the plugin, checks its API version and starts the
@@ -323,16 +343,8 @@ func (d *Driver) Close() error {
 			<-d.exited
 		}
 		timer.Stop()
-		// Everything the plugin wrote is logged before Close returns
-		// (bounded: a child of the plugin may hold its pipes open).
-		read := make(chan struct{})
-		go func() { d.readers.Wait(); close(read) }()
-		timer = time.NewTimer(closeTimeout)
-		select {
-		case <-read:
-		case <-timer.C:
-		}
-		timer.Stop()
+		// Everything the plugin wrote is logged before Close returns.
+		d.waitReaders(closeTimeout)
 		if d.client != nil {
 			_ = d.client.Close()
 		}

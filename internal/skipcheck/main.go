@@ -36,6 +36,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -84,6 +85,7 @@ type checker struct {
 	order   map[string][]key    // tests per package in start order, for ones that never finish
 	skips   []skip
 	failed  []key
+	why     map[key][]string // the message lines of each failed test, for the summary
 	pkgFail []string
 	builds  []string // packages that failed to build
 	times   []timing // top-level tests that ended
@@ -117,7 +119,7 @@ func main() {
 }
 
 func newChecker(out io.Writer, allow []*allowEntry, module string) *checker {
-	return &checker{out: out, allow: allow, module: module, outputs: map[key][]string{}, pkgOut: map[string][]string{}, order: map[string][]key{}}
+	return &checker{out: out, allow: allow, module: module, outputs: map[key][]string{}, why: map[key][]string{}, pkgOut: map[string][]string{}, order: map[string][]key{}}
 }
 
 // readModule returns the module path of a go.mod, or "" when there is none.
@@ -229,6 +231,7 @@ func (c *checker) handle(e event) {
 	case "fail":
 		c.timed(k, e.Elapsed)
 		c.failed = append(c.failed, k)
+		c.why[k] = messages(c.outputs[k])
 		c.printTest(k, "")
 	case "skip":
 		c.addSkip(k, skipReason(e.Test, c.outputs[k]))
@@ -296,6 +299,36 @@ func (c *checker) printTest(k key, note string) {
 		fmt.Fprint(c.out, o)
 	}
 	delete(c.outputs, k)
+}
+
+// messageLine is how go test starts a line a test logged or failed with
+// (t.Log, t.Error, t.Fatal): indentation (deeper for subtests), then
+// file.go:line: .
+var messageLine = regexp.MustCompile(`^ +[^ /]+\.go:\d+: `)
+
+// messages picks the first lines a test logged (not their continuation
+// lines, not its subtests' output) so that the summary at the end of a
+// long log still says why each test failed: a CI page often shows only
+// the tail, and a test's log (a VM's console) can push its failure
+// message out of it.
+func messages(out []string) []string {
+	const maxLines, maxLen = 6, 300
+	var r []string
+	for _, o := range out {
+		for _, l := range strings.Split(strings.TrimRight(o, "\n"), "\n") {
+			if !messageLine.MatchString(l) {
+				continue
+			}
+			l = strings.TrimSpace(l)
+			if len(l) > maxLen {
+				l = l[:maxLen] + "…"
+			}
+			if r = append(r, l); len(r) == maxLines {
+				return r
+			}
+		}
+	}
+	return r
 }
 
 // skipReason is what the test printed, without go test's own markers:
@@ -371,6 +404,9 @@ func (c *checker) report() int {
 		var names []string
 		for _, k := range c.failed {
 			names = append(names, c.short(k.pkg)+" "+k.test)
+			for _, m := range c.why[k] {
+				names = append(names, "    "+m)
+			}
 		}
 		fmt.Fprintf(w, "\nskipcheck: %d test(s) failed in %d package(s):\n  %s\n", len(c.failed), len(c.pkgFail), strings.Join(names, "\n  "))
 		status = 1

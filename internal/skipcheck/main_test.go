@@ -106,6 +106,10 @@ func TestFails(t *testing.T) {
 	assert.NotContains(t, out, "quiet when it passes")
 	assert.Contains(t, out, "FAIL\texample.com/m/a")
 	assert.Contains(t, out, "skipcheck: 2 test(s) failed in ")
+	// The summary repeats why each test failed, after the whole log.
+	summary := out[strings.Index(out, "skipcheck: 2 test(s) failed in "):]
+	assert.Contains(t, summary, "  a TestFails/inner\n      a_test.go:9: inner broke\n")
+	assert.Contains(t, summary, "  a TestFails\n      a_test.go:8: the log of a failing test\n")
 	// The compile error of c is shown and counted.
 	assert.Regexp(t, regexp.MustCompile(`c_test.go:3:\d+: `), out)
 	assert.Regexp(t, regexp.MustCompile(`FAIL\texample.com/m/c \[(setup|build) failed\]`), out)

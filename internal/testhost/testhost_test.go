@@ -83,7 +83,11 @@ func TestNspawnPlainAndDocker(t *testing.T) {
 			start := time.Now()
 			out, err = h.Run("systemctl start docker && docker import /root/busybox.tar local/busybox:latest >/dev/null && " +
 				"docker run --rm --pull never local/busybox:latest sh -c 'echo hello from $(hostname)'")
-			must(t, err)
+			if err != nil {
+				// What dockerd and containerd said, for a failure seen only in CI.
+				journal, _ := h.Run("journalctl --no-pager -n 40 -u docker.service -u containerd.service")
+				t.Fatalf("%v\nstdout: %s\njournal:\n%s", err, out, journal)
+			}
 			check(t, strings.Contains(out, "hello from"), "container output: %q", out)
 			// Hosts share the cgroup tree: Docker runs in this host's own slice.
 			out, err = h.Run("systemctl show -p ControlGroup --value docker.service containerd.service")

@@ -101,12 +101,15 @@ func (r *session) runAction(cmd *cli.Command, save bool, action hostAction) erro
 	for i, h := range hosts {
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			// Done only when the action returns: after a panic, Wait must
+			// not return (Run would exit 0 before the re-raised panic
+			// ends the process with 2).
 			defer r.recoverPanic()
 			if panicHook != nil {
 				panicHook("action")
 			}
 			errs[i] = r.act(h, save, action)
+			wg.Done()
 		}()
 	}
 	wg.Wait()

@@ -211,8 +211,7 @@ func (s *Store) LoadAll() ([]LoadResult, error) {
 	for range workers {
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			defer procutil.Guard()
+			defer procutil.GuardDone(wg.Done)
 			for i := range next {
 				// List returned real directories only: no machine in
 				// creation among them.

@@ -32,6 +32,13 @@ func (e *InterruptError) ExitCode() int {
 // returned context (its cause is an *InterruptError), so the command stops
 // waiting and cleans up what it started; it says so on w. A second signal
 // ends the process at once, with exit status 128+signal.
+//
+// The returned stop says the command is over and its exit code decided:
+// the process is about to exit. Signals that come after it are caught and
+// dropped rather than handed back to their default action, so a late
+// Ctrl-C or SIGTERM cannot turn a command that finished (a machine
+// created and saved) into one killed by the signal. Call Interrupts once
+// per process.
 func Interrupts(ctx context.Context, w io.Writer) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ch := make(chan os.Signal, 2)
@@ -44,6 +51,11 @@ func Interrupts(ctx context.Context, w io.Writer) (context.Context, context.Canc
 		case <-done:
 			return
 		}
+		select {
+		case <-done: // the signal came after stop: nothing to cancel
+			return
+		default:
+		}
 		ie := &InterruptError{Signal: first}
 		fmt.Fprintf(w, "%s: stopping and cleaning up (interrupt again to exit at once)\n", capitalized(ie.Error()))
 		cancel(ie)
@@ -55,7 +67,8 @@ func Interrupts(ctx context.Context, w io.Writer) (context.Context, context.Canc
 		}
 	}()
 	return ctx, func() {
-		signal.Stop(ch)
+		// ch stays registered (its buffer fills, further signals are
+		// dropped by the runtime) until the process exits.
 		close(done)
 		cancel(context.Canceled)
 	}

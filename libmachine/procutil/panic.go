@@ -27,13 +27,28 @@ func SetPanicHook(h PanicHook) {
 // panic off the command's own goroutine would end the process unseen by
 // the command layer.
 func Guard() {
-	v := recover()
-	if v == nil {
-		return
+	if v := recover(); v != nil {
+		repanic(v)
 	}
+}
+
+// GuardDone is Guard for a goroutine a sync.WaitGroup waits for, deferred
+// in place of both `defer wg.Done()` and `defer Guard()`: done runs when
+// the goroutine returns, never when it panics. With wg.Done deferred, the
+// waiter would go on while the panic is reported, return, and the process
+// could exit with the command's status (0) before the panic ends it with 2.
+func GuardDone(done func()) {
+	if v := recover(); v != nil {
+		repanic(v)
+	}
+	done()
+}
+
+// repanic hands a recovered panic to the hook and raises it again.
+func repanic(v any) {
 	if h := panicHook.Load(); h != nil {
 		pcs := make([]uintptr, 64)
-		(*h)(v, pcs[:runtime.Callers(2, pcs)])
+		(*h)(v, pcs[:runtime.Callers(3, pcs)])
 	}
 	panic(v)
 }

@@ -84,9 +84,8 @@ func Run(ctx context.Context, hosts []*host.Host, o Options) []Item {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
-			defer wg.Done()
+			defer procutil.GuardDone(wg.Done)
 			defer func() { <-sem }()
-			defer procutil.Guard()
 			items[i] = one(ctx, h, o, known[h])
 			logItem(items[i])
 		}()
@@ -153,8 +152,7 @@ func batchStates(ctx context.Context, hosts []*host.Host, timeout time.Duration)
 	for name, g := range groups {
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			defer procutil.Guard()
+			defer procutil.GuardDone(wg.Done)
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			ds := make([]drivers.Driver, len(g.hosts))

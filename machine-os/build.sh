@@ -62,8 +62,10 @@ arm64 | aarch64) ARCH=arm64 TRIPLET=aarch64-linux-gnu CONSOLE=ttyAMA0 ;;
 esac
 # The disk, MBR and GRUB in its first MiB, partition 1 from there to the end.
 DISK_MB=4096
-# Direct boot (qemu driver, local image): the disk is virtio-blk, its partition 1 /dev/vda1.
-CMDLINE="console=$CONSOLE root=/dev/vda1 rootfstype=ext4 rootflags=noatime rw quiet modprobe.blacklist=ahci"
+# Direct boot (qemu driver, local image): the disk is virtio-blk, its partition 1 /dev/vda1; the
+# NIC is eth0 from the start (net.ifnames=0) and slirp's, so machine-os-slirp.service sets its
+# address before networkd starts (machine-os.slirp).
+CMDLINE="console=$CONSOLE root=/dev/vda1 rootfstype=ext4 rootflags=noatime rw quiet modprobe.blacklist=ahci net.ifnames=0 machine-os.slirp"
 # The qcow2 is compressed (qemu-img convert -c: clusters compressed one by one, read by qemu on
 # the host; a machine's overlay is not compressed).
 QCOW2_CONVERT="-c -o compression_type=zstd"
@@ -88,12 +90,13 @@ PURGE+=" libnumber-compare-perl libtext-glob-perl libgdbm-compat4 libfreetype6 l
 PURGE+=" libefiboot1 libefivar1"
 [ "$ARCH" != amd64 ] || PURGE+=" grub-pc-bin"
 
-# Modules the direct boot's initramfs carries (and loads): disk, network, root fs, the seed and
-# share folders.
-INITRD_MODULES="virtio_pci virtio_blk virtio_net ext4 crc32c_generic iso9660 vfat 9p 9pnet_virtio"
+# Modules the direct boot's initramfs carries (and loads): disk, network, root fs. The seed's and
+# the share folders' file systems (iso9660, vfat, 9p) load from the root when they are mounted:
+# each module in the initramfs is read and loaded before the root is, on the way to everything.
+INITRD_MODULES="virtio_pci virtio_blk virtio_net ext4 crc32c_generic"
 # The firmware boot's initramfs (GRUB) serves qemu and VirtualBox alike: virtio as above, and
 # VirtualBox's SATA (AHCI) disk and the DVD with the seed.
-GRUB_INITRD_MODULES="$INITRD_MODULES ahci sd_mod sr_mod cdrom isofs"
+GRUB_INITRD_MODULES="$INITRD_MODULES iso9660 vfat 9p 9pnet_virtio ahci sd_mod sr_mod cdrom isofs"
 # GRUB modules embedded in the disk's core image.
 GRUB_MODULES="biosdisk part_msdos ext2 linux boot echo"
 
@@ -135,7 +138,11 @@ customize() {
 	cp -R --preserve=mode,timestamps "$here/overlay/." "$root/"
 	rm -f "$root"/etc/ssh/ssh_host_*
 	chroot "$root" systemctl enable systemd-networkd.service machine-os-seed.service \
-		machine-os-hostkeys.service machine-os-growfs.service machine-os-growfs.timer
+		machine-os-hostkeys.service machine-os-growfs.service machine-os-growfs.timer \
+		machine-os-slirp.service
+	# The seed reader's first run: a generator, before systemd loads units (machine-os-seed).
+	mkdir -p "$root/etc/systemd/system-generators"
+	ln -sf /usr/local/sbin/machine-os-seed "$root/etc/systemd/system-generators/machine-os-seed-generator"
 
 	# Nothing may wait for "online" (slirp is configured statically) and nothing runs in the
 	# background that a provisioner would have to wait for (apt, scrubbing, trimming).
@@ -480,16 +487,20 @@ build() {
 	flock 9
 	if [ -f "$dir/manifest" ]; then echo "$dir/machine-os.qcow2"; return; fi
 	# Leftovers of interrupted builds (of any recipe) whose builder is gone.
+	# (A build killed with its parent leaves its log alone: .tmp-KEY-PID.log without the directory.)
 	for old in "$cache/.tmp-"*; do
-		[ -d "$old" ] || continue
+		old=${old%.log}
+		[ -e "$old" ] || [ -e "$old.log" ] || continue
 		pid=${old##*-}
 		if [ "$old" != "${old%-"$key"-*}" ] || ! kill -0 "$pid" 2>/dev/null; then
-			unmount_under "$old"
+			[ ! -d "$old" ] || unmount_under "$old"
 			rm -rf --one-file-system "$old" "$old.log"
 		fi
 	done
 	tmp=$cache/.tmp-$key-$$
-	echo "build.sh: building machine-os $key into $dir (about 2 minutes; log $tmp.log)" >&2
+	local took="about 2 minutes"
+	[ "$ARCH" = "$(host_arch)" ] || took="about 13 minutes under qemu-user"
+	echo "build.sh: building machine-os $key into $dir ($took; log $tmp.log)" >&2
 	# A process of its own: set -e does not apply to a function called in a condition, so a failed
 	# step would go unnoticed and a broken image be cached.
 	if ! MACHINE_OS_ARCH=$ARCH bash "$self" build-into "$tmp" >"$tmp.log" 2>&1; then

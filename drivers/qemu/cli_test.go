@@ -103,15 +103,19 @@ func TestCLICreateMachineOS(t *testing.T) {
 		t.Fatalf("busybox is needed to build the test image (apt-get install busybox-static): %v", err)
 	}
 
-	// From the guest: dockerd started once in this boot, queued by the
-	// seed reader (before sshd), and never restarted; the key is root's.
-	// systemd never reloaded: the reader's start loaded docker.service
-	// with the drop-in it had just written.
+	// From the guest: dockerd started once in this boot, with the boot:
+	// the seed's generator wrote its files and enabled it before systemd
+	// loaded any unit, so systemd never reloaded and docker.service loaded
+	// with its drop-in; never restarted; the key is root's.
 	out, err = dm("ssh", "e2e", "--", "sudo journalctl -b -o cat -u machine-os-seed -u docker; systemctl show docker -p NRestarts; sudo stat -c %a /etc/docker/server-key.pem; sudo cat /var/lib/machine-os/write-files.done; echo reloads=$(sudo journalctl -b -o cat _PID=1 | grep -c '^Reloading')")
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "machine-os-seed: configured Docker from the seed; starting it")
+	assert.Contains(t, out, "machine-os-seed: configured Docker from the seed before systemd loaded its units; starting it with the boot")
+	assert.NotContains(t, out, "machine-os-seed: configured Docker from the seed; starting it", "the service's fallback start ran")
 	assert.Contains(t, out, "reloads=0", "no daemon-reload in the first boot")
-	assert.Equal(t, 1, strings.Count(out, "Starting docker.service"), "one start of docker.service in this boot:\n%s", out)
+	// (systemd's "Starting docker.service" can come before journald runs:
+	// count dockerd's own first line and the unit's start instead.)
+	assert.Equal(t, 1, strings.Count(out, `msg="Starting up"`), "one start of dockerd in this boot:\n%s", out)
+	assert.Equal(t, 1, strings.Count(out, "Started docker.service"), "one start of docker.service in this boot:\n%s", out)
 	assert.Contains(t, out, "NRestarts=0")
 	assert.Regexp(t, `(?m)^600$`, out)
 	assert.Regexp(t, `(?m)^iid-e2e-`, out)

@@ -9,12 +9,14 @@
 #   build.sh --check       exit 0 when the current recipe is built, 1 otherwise
 #
 # The image directory, $MACHINE_OS_CACHE/<key>/, holds:
-#   machine-os.qcow2    the disk, 4 GiB virtual, compressed: an MBR with GRUB embedded (its
-#                       boot commands in core.img, in the gap before partition 1), the ext4
-#                       root file system (label machine-os) in partition 1. Firmware (SeaBIOS)
+#   machine-os.qcow2    the disk, 4 GiB virtual, compressed: an MBR with GRUB embedded (x86: its
+#                       boot commands in core.img, in the gap before the first partition), an
+#                       EFI system partition (partition 2, FAT, GRUB as \EFI\BOOT\BOOTX64.EFI or
+#                       BOOTAA64.EFI) and the ext4 root file system (label machine-os) in
+#                       partition 1, the last on the disk. Firmware (SeaBIOS, OVMF, arm64 EDK2)
 #                       boots it through GRUB, with an initramfs for virtio and AHCI disks.
-#   machine-os.vmdk     the same disk for VirtualBox (the virtualbox driver's default image);
-#                       NIC 2 (host-only) takes its address by DHCP there
+#   machine-os.vmdk     the same disk for VirtualBox (the virtualbox driver's default image;
+#                       amd64 only); NIC 2 (host-only) takes its address by DHCP there
 #   machine-os.kernel   the kernel for qemu -kernel (uncompressed ELF vmlinux when it could be
 #                       extracted: boots about 1 s faster under TCG; else the bzImage)
 #   machine-os.initrd   MODULES=list initramfs of the direct boot (virtio, ext4, iso9660, vfat, 9p)
@@ -34,11 +36,12 @@
 #   MACHINE_OS_MIRROR  Debian mirror (default http://deb.debian.org/debian)
 #   MACHINE_OS_ARCH    amd64 or arm64 (default: the host's). arm64 on an amd64 host builds under
 #                      qemu-user-static (binfmt_misc, registered here when missing). The arm64
-#                      image boots directly only (qemu -machine virt -kernel: no GRUB, no VMDK);
-#                      its kernel is the uncompressed arm64 Image and its console ttyAMA0.
+#                      image boots directly (qemu -machine virt -kernel) or through UEFI (EDK2,
+#                      GRUB in the EFI system partition); no BIOS boot code, no VMDK. Its
+#                      kernel file is the uncompressed arm64 Image and its console ttyAMA0.
 #
-# Needs root, mmdebstrap, e2fsprogs (mkfs.ext4 -d), qemu-utils (qemu-img), xz-utils, util-linux;
-# for a foreign arch, qemu-user-static.
+# Needs root, mmdebstrap, e2fsprogs (mkfs.ext4 -d), dosfstools (mkfs.fat --offset), mtools (mmd,
+# mcopy), qemu-utils (qemu-img), xz-utils, util-linux; for a foreign arch, qemu-user-static.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -60,8 +63,13 @@ arm64 | aarch64) ARCH=arm64 TRIPLET=aarch64-linux-gnu CONSOLE=ttyAMA0 ;;
 	exit 2
 	;;
 esac
-# The disk, MBR and GRUB in its first MiB, partition 1 from there to the end.
+# The disk: the MBR and GRUB's BIOS core image in its first MiB, then the EFI system partition
+# (partition 2, 8 MiB), then partition 1, the root, to the end of the disk (where growfs grows
+# it). The table's entries are not in disk order: the root stays partition 1 (/dev/vda1).
 DISK_MB=4096
+ESP_START=2048
+ESP_SECTORS=16384
+ROOT_START=$((ESP_START + ESP_SECTORS))
 # Direct boot (qemu driver, local image): the disk is virtio-blk, its partition 1 /dev/vda1; the
 # NIC is eth0 from the start (net.ifnames=0) and slirp's, so machine-os-slirp.service sets its
 # address before networkd starts (machine-os.slirp).
@@ -69,26 +77,30 @@ CMDLINE="console=$CONSOLE root=/dev/vda1 rootfstype=ext4 rootflags=noatime rw qu
 # The qcow2 is compressed (qemu-img convert -c: clusters compressed one by one, read by qemu on
 # the host; a machine's overlay is not compressed).
 QCOW2_CONVERT="-c -o compression_type=zstd"
-# Firmware boot through GRUB (qemu from a URL: virtio-blk; VirtualBox: AHCI): by label.
-GRUB_CMDLINE="root=LABEL=machine-os rootfstype=ext4 rootflags=noatime rw quiet console=tty0 console=ttyS0"
+# Firmware boot through GRUB (qemu from a URL or with UEFI: virtio-blk; VirtualBox: AHCI): by
+# label.
+GRUB_CMDLINE="root=LABEL=machine-os rootfstype=ext4 rootflags=noatime rw quiet console=tty0 console=$CONSOLE"
 
 PACKAGES=systemd-sysv,udev,dbus,openssh-server,sudo,iproute2,ca-certificates,procps,kmod,e2fsprogs
 PACKAGES+=,linux-image-$ARCH,initramfs-tools,zstd
 PACKAGES+=,docker.io,apparmor
 # What docker-machine's commands run on the machine: rsync (scp --delta), the SFTP server (mount).
 PACKAGES+=,rsync,openssh-sftp-server
-# GRUB's BIOS images for the disk's boot sector and core image (made in the customize hook, then
-# the packages are purged again: the image keeps only what GRUB embeds in the disk). x86 only:
-# arm64 guests (-machine virt) boot the kernel directly.
-[ "$ARCH" != amd64 ] || PACKAGES+=,grub-pc-bin
+# GRUB's images: BIOS (x86: the disk's boot sector and core image) and EFI (the EFI system
+# partition's), made in the customize hook; the packages are purged again: the image keeps only
+# what GRUB embeds in the disk.
+case $ARCH in
+amd64) GRUB_PACKAGES="grub-pc-bin grub-efi-amd64-bin" GRUB_EFI=x86_64-efi GRUB_EFI_FILE=BOOTX64.EFI ;;
+arm64) GRUB_PACKAGES="grub-efi-arm64-bin" GRUB_EFI=arm64-efi GRUB_EFI_FILE=BOOTAA64.EFI ;;
+esac
+PACKAGES+=,${GRUB_PACKAGES// /,}
 # init-system-helpers needs "usrmerge | usr-is-merged": usrmerge (and perl with it, 50 MB) is
 # purged in the customize hook, usr-is-merged keeps the dependency satisfied.
 PACKAGES+=,usr-is-merged
 # Purged after the customize hook used them (grub), or never needed on a Docker host (perl).
 PURGE="grub-common usrmerge perl perl-modules-5.36 libperl5.36 libfile-find-rule-perl"
 PURGE+=" libnumber-compare-perl libtext-glob-perl libgdbm-compat4 libfreetype6 libpng16-16 libfuse2"
-PURGE+=" libefiboot1 libefivar1"
-[ "$ARCH" != amd64 ] || PURGE+=" grub-pc-bin"
+PURGE+=" libefiboot1 libefivar1 $GRUB_PACKAGES"
 
 # Modules the direct boot's initramfs carries (and loads): disk, network, root fs. The seed's and
 # the share folders' file systems (iso9660, vfat, 9p) load from the root when they are mounted:
@@ -97,8 +109,10 @@ INITRD_MODULES="virtio_pci virtio_blk virtio_net ext4 crc32c_generic"
 # The firmware boot's initramfs (GRUB) serves qemu and VirtualBox alike: virtio as above, and
 # VirtualBox's SATA (AHCI) disk and the DVD with the seed.
 GRUB_INITRD_MODULES="$INITRD_MODULES iso9660 vfat 9p 9pnet_virtio ahci sd_mod sr_mod cdrom isofs"
-# GRUB modules embedded in the disk's core image.
+# GRUB modules embedded in the disk's BIOS core image and in the EFI image (which finds the root
+# by label: the firmware numbers the disks, and the seed is one). arm64's vmlinuz is gzipped.
 GRUB_MODULES="biosdisk part_msdos ext2 linux boot echo"
+GRUB_EFI_MODULES="part_msdos ext2 linux boot echo search search_label gzio"
 
 cache_dir() {
 	if [ -n "${MACHINE_OS_CACHE:-}" ]; then
@@ -221,14 +235,14 @@ customize() {
 		mv "$aside/$u/udev" "$root/usr/share/initramfs-tools/$u/udev"
 	done
 	rm -rf "$aside"
-	[ "$ARCH" != amd64 ] || grub_boot "$root"
+	grub_boot "$root"
 	# What only the build needed (GRUB: its images are in /boot/grub-machine-os, taken out of the
 	# tree before the file system is made), and perl (usrmerge's); a package Docker, the boot or
 	# SSH needs must not go with them.
 	chroot "$root" apt-get purge -y -q --autoremove $PURGE
 	local p
 	for p in ${PACKAGES//,/ }; do
-		case $p in grub-pc-bin) continue ;; esac
+		case $p in grub-*-bin) continue ;; esac
 		chroot "$root" dpkg-query -W -f '${Status}\n' "$p" | grep -q '^install ok installed$' || {
 			echo "build.sh: purging $PURGE removed $p" >&2
 			exit 1
@@ -300,9 +314,9 @@ prune_modules() {
 }
 
 # grub_boot ROOT: what the firmware boot needs: an initramfs for the disks of qemu (virtio) and
-# VirtualBox (AHCI) alike, ROOT/boot/initrd.img-<ver>-firmware, and GRUB's boot.img and core.img
-# (for the disk's MBR and the gap after it) with the boot commands embedded, in
-# ROOT/boot/grub-machine-os.
+# VirtualBox (AHCI) alike, ROOT/boot/initrd.img-<ver>-firmware, and GRUB with the boot commands
+# embedded, in ROOT/boot/grub-machine-os: the EFI image (for the EFI system partition) and, on
+# x86, boot.img and core.img (for the disk's MBR and the gap after it).
 grub_boot() {
 	local root=$1 ver conf
 	ver=$(basename "$root"/lib/modules/*)
@@ -313,41 +327,51 @@ grub_boot() {
 	chroot "$root" mkinitramfs -d /tmp/initramfs-firmware -o "/boot/initrd.img-$ver-firmware" "$ver"
 	rm -rf "$conf"
 	mkdir -p "$root/boot/grub-machine-os"
-	cat >"$root/tmp/grub.cfg" <<EOF
-set root=(hd0,msdos1)
-echo "machine-os: booting $ver"
+	local boot="echo \"machine-os: booting $ver\"
 linux /boot/vmlinuz-$ver $GRUB_CMDLINE
 initrd /boot/initrd.img-$ver-firmware
-boot
-EOF
-	chroot "$root" grub-mkimage -O i386-pc -o /boot/grub-machine-os/core.img -c /tmp/grub.cfg \
-		-p '(hd0,msdos1)/boot/grub' $GRUB_MODULES
-	cp "$root/usr/lib/grub/i386-pc/boot.img" "$root/boot/grub-machine-os/boot.img"
+boot"
+	printf 'search --no-floppy --label --set=root machine-os\n%s\n' "$boot" >"$root/tmp/grub.cfg"
+	chroot "$root" grub-mkimage -O "$GRUB_EFI" -o "/boot/grub-machine-os/$GRUB_EFI_FILE" \
+		-c /tmp/grub.cfg -p /boot/grub $GRUB_EFI_MODULES
+	if [ "$ARCH" = amd64 ]; then
+		printf 'set root=(hd0,msdos1)\n%s\n' "$boot" >"$root/tmp/grub.cfg"
+		chroot "$root" grub-mkimage -O i386-pc -o /boot/grub-machine-os/core.img -c /tmp/grub.cfg \
+			-p '(hd0,msdos1)/boot/grub' $GRUB_MODULES
+		cp "$root/usr/lib/grub/i386-pc/boot.img" "$root/boot/grub-machine-os/boot.img"
+	fi
 	rm -f "$root/tmp/grub.cfg"
 }
 
 # le32 N: N as four little-endian bytes, in printf's octal escapes.
 le32() { printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
 
-# disk ROOTFS GRUBDIR RAW: the machine-os disk, DISK_MB: an MBR (GRUB's boot.img and one
-# bootable Linux partition from sector 2048 to the end), GRUB's core.img in the gap after it, and
-# the ext4 file system of ROOTFS in the partition. Without GRUBDIR (""), no boot code.
+# disk ROOTFS GRUBDIR RAW: the machine-os disk, DISK_MB: an MBR (on x86 GRUB's boot.img; entry
+# 1 the bootable Linux partition from ROOT_START to the end, entry 2 the EFI system partition
+# from ESP_START), on x86 GRUB's core.img in the gap after the MBR, the FAT file system of the
+# EFI system partition with GRUBDIR's EFI image on the removable-media path (what firmware boots
+# when it has no boot entries), and the ext4 file system of ROOTFS in partition 1.
 disk() {
 	local rootfs=$1 grub=$2 raw=$3 sectors entry
-	sectors=$(((DISK_MB - 1) * 2048))
+	sectors=$((DISK_MB * 2048 - ROOT_START))
 	rm -f "$raw" "$raw.ext4"
-	truncate -s "$((DISK_MB - 1))M" "$raw.ext4"
+	truncate -s "$((sectors * 512))" "$raw.ext4"
 	mkfs.ext4 -q -F -L machine-os -E root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0 \
 		-d "$rootfs" "$raw.ext4"
 	truncate -s "${DISK_MB}M" "$raw"
-	dd if="$raw.ext4" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
+	dd if="$raw.ext4" of="$raw" bs=512 seek="$ROOT_START" conv=notrunc,sparse status=none
 	rm -f "$raw.ext4"
-	[ -z "$grub" ] || dd if="$grub/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
-	# Bootable (0x80), CHS 0/32/33 and fe/ff/ff (unused: LBA), type Linux (0x83), LBA, count.
-	entry="\\200\\040\\041\\000\\203\\376\\377\\377$(le32 2048)$(le32 "$sectors")"
+	[ ! -f "$grub/boot.img" ] || dd if="$grub/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
+	# Bootable (0x80), CHS 0/32/33 and fe/ff/ff (unused: LBA), type Linux (0x83), LBA, count;
+	# then not bootable, the same CHS, type EFI system partition (0xef).
+	entry="\\200\\040\\041\\000\\203\\376\\377\\377$(le32 "$ROOT_START")$(le32 "$sectors")"
+	entry+="\\000\\040\\041\\000\\357\\376\\377\\377$(le32 "$ESP_START")$(le32 "$ESP_SECTORS")"
 	printf "$entry" | dd of="$raw" bs=1 seek=446 conv=notrunc status=none
 	printf '\125\252' | dd of="$raw" bs=1 seek=510 conv=notrunc status=none
-	[ -z "$grub" ] || dd if="$grub/core.img" of="$raw" bs=512 seek=1 conv=notrunc status=none
+	[ ! -f "$grub/core.img" ] || dd if="$grub/core.img" of="$raw" bs=512 seek=1 conv=notrunc status=none
+	mkfs.fat -F 12 -n EFI --offset "$ESP_START" "$raw" $((ESP_SECTORS / 2)) >/dev/null
+	mmd -i "$raw@@$((ESP_START * 512))" ::/EFI ::/EFI/BOOT
+	mcopy -i "$raw@@$((ESP_START * 512))" "$grub/$GRUB_EFI_FILE" "::/EFI/BOOT/$GRUB_EFI_FILE"
 }
 
 # extract_vmlinux BZIMAGE OUT: the ELF kernel inside Debian's xz-compressed bzImage.
@@ -412,15 +436,12 @@ build_into() {
 	fi
 	echo "$CMDLINE" >"$out/machine-os.cmdline"
 
-	# GRUB's images go into the disk's first MiB, not into its file system (x86 only).
-	local grub=
-	if [ -d "$out/rootfs/boot/grub-machine-os" ]; then
-		mv "$out/rootfs/boot/grub-machine-os" "$out/grub"
-		grub=$out/grub
-	fi
-	disk "$out/rootfs" "$grub" "$out/disk.raw"
+	# GRUB's images go into the disk's first MiB and the EFI system partition, not into the root
+	# file system.
+	mv "$out/rootfs/boot/grub-machine-os" "$out/grub"
+	disk "$out/rootfs" "$out/grub" "$out/disk.raw"
 	qemu-img convert $QCOW2_CONVERT -O qcow2 "$out/disk.raw" "$out/machine-os.qcow2"
-	[ -z "$grub" ] || qemu-img convert -O vmdk "$out/disk.raw" "$out/machine-os.vmdk"
+	[ "$ARCH" != amd64 ] || qemu-img convert -O vmdk "$out/disk.raw" "$out/machine-os.vmdk"
 	rm -rf "$out/disk.raw" "$out/grub"
 
 	{
@@ -474,9 +495,9 @@ build() {
 		echo "build.sh: building machine-os needs root (mmdebstrap --mode=root, chroot)" >&2
 		exit 1
 	fi
-	for t in mmdebstrap mkfs.ext4 qemu-img xz; do
+	for t in mmdebstrap mkfs.ext4 mkfs.fat mcopy qemu-img xz; do
 		command -v "$t" >/dev/null || {
-			echo "build.sh: $t is missing: apt-get install mmdebstrap e2fsprogs qemu-utils xz-utils" >&2
+			echo "build.sh: $t is missing: apt-get install mmdebstrap e2fsprogs dosfstools mtools qemu-utils xz-utils" >&2
 			exit 1
 		}
 	done

@@ -28,7 +28,7 @@ fi
 
 # 1. Packages.
 pkgs=()
-for p in qemu-system-x86 qemu-utils mmdebstrap e2fsprogs xz-utils busybox-static ca-certificates; do
+for p in qemu-system-x86 qemu-utils mmdebstrap e2fsprogs dosfstools mtools xz-utils busybox-static ca-certificates; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || pkgs+=("$p")
 done
 command -v docker >/dev/null || pkgs+=(docker.io)

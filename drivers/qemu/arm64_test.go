@@ -48,10 +48,7 @@ func arm64MachineOSImage(t *testing.T) string {
 // ACPI (no kill), rm leaves nothing.
 func TestCLICreateMachineOSArm64(t *testing.T) {
 	requireVMHostFor(t, ArchARM64)
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("docker CLI not installed (apt-get install docker.io)")
-	}
+	docker := dockerCLI(t)
 	image := arm64MachineOSImage(t)
 	s := newCLIStore(t, "dmarm", "")
 	t.Cleanup(func() { s.dm("rm", "-f", "-y", "arm") })

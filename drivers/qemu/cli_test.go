@@ -22,10 +22,7 @@ import (
 func TestCLICreateMachineOS(t *testing.T) {
 	requireVMHost(t)
 	image := machineOSImage(t)
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("docker CLI not installed (apt-get install docker.io)")
-	}
+	docker := dockerCLI(t)
 	s := newCLIStore(t, "dmcli", "")
 	work, store, bin, dm := s.work, s.path, s.bin, s.dm
 	t.Cleanup(func() { dm("rm", "-f", "-y", "e2e", "second") })

@@ -74,3 +74,13 @@ func (s *cliStore) dockerOn(t *testing.T, docker, name string) func(args ...stri
 		return strings.TrimSpace(string(b)), err
 	}
 }
+
+// dockerCLI is the path of the docker CLI; the test is skipped without it.
+func dockerCLI(t *testing.T) string {
+	t.Helper()
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("docker CLI not installed (apt-get install docker.io)")
+	}
+	return docker
+}

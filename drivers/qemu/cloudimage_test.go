@@ -82,10 +82,7 @@ func runCloudCase(t *testing.T, pick func(testhost.CloudImages) cloudCase) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the cloud images are amd64")
 	}
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("docker CLI not installed (apt-get install docker.io)")
-	}
+	docker := dockerCLI(t)
 	if err := testhost.AvailableCloudImages(); err != nil {
 		t.Skip(err)
 	}

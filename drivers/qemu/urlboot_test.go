@@ -59,15 +59,6 @@ type urlBoot struct {
 	efi  bool   // booted by UEFI firmware (/sys/firmware/efi)
 }
 
-func dockerCLI(t *testing.T) string {
-	t.Helper()
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("docker CLI not installed (apt-get install docker.io)")
-	}
-	return docker
-}
-
 // createFromURL serves image at a loopback URL, creates machine name
 // from it with the extra create flags, and checks the boot (want), SSH,
 // Docker over TLS and that rm leaves nothing.

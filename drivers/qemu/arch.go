@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -107,10 +109,40 @@ func imageArch(image string) (arch, manifest string, ok bool, err error) {
 	return arch, manifest, true, nil
 }
 
+// nameArch is the architecture an image's file name says, the way
+// distributions name their cloud images (debian-12-genericcloud-arm64.qcow2,
+// noble-server-cloudimg-amd64.img, Fedora-Cloud-Base-Generic-41-1.4.aarch64.qcow2):
+// a word arm64 or aarch64, amd64 or x86_64 in the last element of the path
+// or URL. ok is false when it names none, or both.
+func nameArch(image string) (arch string, ok bool) {
+	name := image
+	if vmimage.IsURL(image) {
+		if u, err := url.Parse(image); err == nil {
+			name = u.Path
+		}
+	}
+	name = strings.ToLower(path.Base(filepath.ToSlash(name)))
+	words := strings.FieldsFunc(name, func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_'
+	})
+	for _, w := range words {
+		a, err := parseArch(w)
+		if err != nil || a == "" {
+			continue
+		}
+		if ok && a != arch {
+			return "", false
+		}
+		arch, ok = a, true
+	}
+	return arch, ok
+}
+
 // resolveArch is the guest architecture of a create: --qemu-arch
 // (explicit, normalised), else the architecture of a local machine-os
-// image, else the host's. An explicit architecture that is not the
-// image's is refused.
+// image (its manifest), else the one the image's file name says, else
+// the host's. An explicit architecture that is not a machine-os image's
+// is refused.
 func resolveArch(explicit, image string) (string, error) {
 	arch, manifest, known, err := imageArch(image)
 	if err != nil {
@@ -120,6 +152,9 @@ func resolveArch(explicit, image string) (string, error) {
 	case explicit == "" && known:
 		return arch, nil
 	case explicit == "":
+		if a, ok := nameArch(image); ok {
+			return a, nil
+		}
 		return hostArch, nil
 	case known && explicit != arch:
 		return "", fmt.Errorf("--qemu-arch %s does not match the image: %s is machine-os for %s (%s); leave --qemu-arch out to boot it as %s, or give the %s build (MACHINE_OS_ARCH=%s machine-os/build.sh)",

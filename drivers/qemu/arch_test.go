@@ -90,6 +90,16 @@ func TestResolveArch(t *testing.T) {
 		{image: filepath.Join(other, "disk.img"), want: ArchAMD64},
 		{image: "", want: ArchAMD64},
 		{image: "https://example.invalid/machine-os.qcow2", want: ArchAMD64},
+		// No manifest: the file name's architecture, as distributions name
+		// their images; a name with both or none says nothing.
+		{image: "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-arm64.qcow2", want: ArchARM64},
+		{image: "https://example.invalid/Fedora-Cloud-Base-Generic-41-1.4.aarch64.qcow2?x=amd64", want: ArchARM64},
+		{image: "https://example.invalid/arm64/noble-server-cloudimg-amd64.img", want: ArchAMD64},
+		{image: "https://example.invalid/images/machine-os-x86_64.qcow2", want: ArchAMD64},
+		{image: "https://example.invalid/arm64-and-amd64.qcow2", want: ArchAMD64},
+		{image: "https://example.invalid/farm64.qcow2", want: ArchAMD64},
+		{image: filepath.Join(other, "ubuntu-arm64.img"), want: ArchARM64},
+		{explicit: ArchAMD64, image: "https://example.invalid/debian-12-genericcloud-arm64.qcow2", want: ArchAMD64},
 		{image: filepath.Join(root, "missing.qcow2"), want: ArchAMD64},
 		{explicit: ArchARM64, image: "", want: ArchARM64},
 		{explicit: ArchARM64, image: arm, want: ArchARM64},
@@ -116,6 +126,9 @@ func TestResolveArch(t *testing.T) {
 	got, err = resolveArch("", old)
 	require.NoError(t, err)
 	assert.Equal(t, ArchAMD64, got)
+	got, err = resolveArch("", "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2")
+	require.NoError(t, err)
+	assert.Equal(t, ArchAMD64, got, "an image named amd64 is an amd64 guest on an arm64 host too")
 }
 
 // The guest architecture picks the image URL, the emulator and the

@@ -30,31 +30,33 @@ func TestCLICreateMachineOSFromURL(t *testing.T) {
 	docker := dockerCLI(t)
 	t.Run("bios", func(t *testing.T) {
 		t.Parallel()
-		createFromURL(t, docker, image, "urlbios", nil, urlBoot{arch: hostArch, efi: false})
+		createFromURL(t, docker, image, "urlbios", nil, urlBoot{file: "machine-os.qcow2", arch: hostArch, efi: false})
 	})
 	t.Run("uefi", func(t *testing.T) {
 		if _, err := resolveFirmware(hostArch, FirmwareUEFI, "", DefaultBinary(hostArch)); err != nil {
 			t.Skipf("UEFI firmware: %v", err)
 		}
 		t.Parallel()
-		createFromURL(t, docker, image, "urluefi", []string{"--qemu-firmware", FirmwareUEFI}, urlBoot{arch: hostArch, efi: true})
+		createFromURL(t, docker, image, "urluefi", []string{"--qemu-firmware", FirmwareUEFI}, urlBoot{file: "machine-os.qcow2", arch: hostArch, efi: true})
 	})
 }
 
 // TestCLICreateMachineOSArm64FromURL is the arm64 machine-os from a URL:
-// -machine virt boots through EDK2 (the arm64 default firmware, -bios)
-// and GRUB in the EFI system partition, whatever the host (on amd64
-// under TCG).
+// the guest's architecture comes from the file's name (no --qemu-arch),
+// and -machine virt boots through EDK2 (the arm64 default firmware,
+// -bios) and GRUB in the EFI system partition, whatever the host (on
+// amd64 under TCG).
 func TestCLICreateMachineOSArm64FromURL(t *testing.T) {
 	requireVMHostFor(t, ArchARM64)
 	docker := dockerCLI(t)
 	image := arm64MachineOSImage(t)
 	t.Parallel()
-	createFromURL(t, docker, image, "urlarm", nil, urlBoot{arch: ArchARM64, efi: true})
+	createFromURL(t, docker, image, "urlarm", nil, urlBoot{file: "machine-os-arm64.qcow2", arch: ArchARM64, efi: true})
 }
 
 // urlBoot is what a firmware boot from a URL must show in the guest.
 type urlBoot struct {
+	file string // the name it is served under, /images/<file>
 	arch string // the guest's, as Go names it
 	efi  bool   // booted by UEFI firmware (/sys/firmware/efi)
 }
@@ -69,7 +71,7 @@ func createFromURL(t *testing.T, docker, image, name string, flags []string, wan
 		mu.Lock()
 		requests = append(requests, r.Method+" "+r.URL.Path)
 		mu.Unlock()
-		if r.URL.Path != "/images/machine-os.qcow2" {
+		if r.URL.Path != "/images/"+want.file {
 			http.NotFound(w, r)
 			return
 		}
@@ -86,17 +88,17 @@ func createFromURL(t *testing.T, docker, image, name string, flags []string, wan
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	args := append([]string{"--debug", "create", "-d", "qemu", "--qemu-image", srv.URL + "/images/machine-os.qcow2"}, flags...)
+	args := append([]string{"--debug", "create", "-d", "qemu", "--qemu-image", srv.URL + "/images/" + want.file}, flags...)
 	out, err := s.dmContext(ctx, append(args, name)...)
 	t.Logf("create took %s:\n%s", time.Since(t0).Round(time.Millisecond), filterLines(out, "qemu: qemu-system"))
 	require.NoError(t, err)
 	mu.Lock()
-	assert.Contains(t, requests, "GET /images/machine-os.qcow2", "the image came from the URL")
+	assert.Contains(t, requests, "GET /images/"+want.file, "the image came from the URL")
 	mu.Unlock()
 
-	out, err = dm("inspect", "-f", "{{.Driver.BootMode}} {{.Driver.Kernel}}", name)
+	out, err = dm("inspect", "-f", "{{.Driver.Arch}} {{.Driver.BootMode}} {{.Driver.Kernel}}", name)
 	require.NoError(t, err, out)
-	assert.Equal(t, BootFirmware, strings.TrimSpace(out), "a URL boots through the firmware, with no kernel of its own")
+	assert.Equal(t, want.arch+" "+BootFirmware, strings.TrimSpace(out), "a URL boots through the firmware, with no kernel of its own")
 	out, err = dm("ssh", name, "--", "id -un; findmnt -n -o SOURCE /; cat /proc/cmdline; test -d /sys/firmware/efi && echo efi || echo bios")
 	require.NoError(t, err, out)
 	lines := strings.Split(out, "\n")

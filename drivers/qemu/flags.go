@@ -24,7 +24,7 @@ func (d *Driver) GetCreateFlags() []mcnflag.Flag {
 		mcnflag.IntFlag{Name: "qemu-memory", Usage: "Memory of the VM in MB", Value: DefaultMemory, EnvVar: "QEMU_MEMORY"},
 		mcnflag.IntFlag{Name: "qemu-disk-size", Usage: "Size of the VM's disk in MB", Value: DefaultDiskSize, EnvVar: "QEMU_DISK_SIZE"},
 		mcnflag.StringFlag{Name: "qemu-accel", Usage: "Accelerator: auto, kvm, hvf, whpx or tcg (auto: KVM when it really boots a guest, HVF on macOS, WHPX on Windows, else TCG)", Value: AccelAuto, EnvVar: "QEMU_ACCEL"},
-		mcnflag.StringFlag{Name: "qemu-arch", Usage: "Guest architecture: amd64 (or x86_64) or arm64 (or aarch64) (default: a local machine-os image's, else the host's); a guest of another architecture than the host's runs under TCG", EnvVar: "QEMU_ARCH"},
+		mcnflag.StringFlag{Name: "qemu-arch", Usage: "Guest architecture: amd64 (or x86_64) or arm64 (or aarch64) (default: a local machine-os image's, else the one the image's file name names, else the host's); a guest of another architecture than the host's runs under TCG", EnvVar: "QEMU_ARCH"},
 		mcnflag.StringFlag{Name: "qemu-binary", Usage: "QEMU system emulator; the default is the host's, and the guest's with another --qemu-arch (qemu-system-x86_64 for amd64, qemu-system-aarch64 for arm64)", Value: hostBinary(), EnvVar: "QEMU_BINARY"},
 		mcnflag.StringFlag{Name: "qemu-ssh-user", Usage: "User created in the VM for SSH (password-less sudo)", Value: DefaultSSHUser, EnvVar: "QEMU_SSH_USER"},
 		mcnflag.StringFlag{Name: "qemu-firmware", Usage: "Boot firmware: bios (SeaBIOS, x86), uefi (OVMF on x86, EDK2 on arm64) or the path of a firmware image (default: bios on x86, uefi on arm64)", EnvVar: "QEMU_FIRMWARE"},

@@ -69,14 +69,15 @@ func TestCloudImageRaw(t *testing.T) {
 }
 
 // SlowVMsEnv opts in to the cloud image tests. Under TCG on two cores
-// they take 10 to 30 minutes each (cloud-init's Python, apt installing
-// docker.io), more than make test's budget holds, so make test skips
-// them with this reason and `make test-slow-vms` runs them.
+// they take 3 to 5 minutes each on a quiet host and far longer under
+// load (cloud-init's Python, apt installing docker.io), more than make
+// test's budget holds, so make test skips them with this reason and
+// `make test-slow-vms` (run by CI after make test) runs them.
 const SlowVMsEnv = "MACHINE_TEST_SLOW_VMS"
 
 func runCloudCase(t *testing.T, pick func(testhost.CloudImages) cloudCase) {
 	if os.Getenv(SlowVMsEnv) != "1" {
-		t.Skipf("slow VM test (a stock cloud image under TCG: 10-30 min): run it with %s=1, as make test-slow-vms does", SlowVMsEnv)
+		t.Skipf("slow VM test (a stock cloud image under TCG: 3-5 min quiet, far more under load): run it with %s=1, as make test-slow-vms does", SlowVMsEnv)
 	}
 	requireVMHost(t)
 	if runtime.GOARCH != "amd64" {

@@ -46,7 +46,7 @@ test: build cross
 	cd test/plugins && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) build -o bin/skipcheck ./internal/skipcheck
-	env -u SHELL bash -o pipefail -c '$(GO) test -race -timeout 35m -json ./... 2>&1 | bin/skipcheck -allow scripts/ci-skips.txt'
+	env -u SHELL bash -o pipefail -c '$(GO) test -race -timeout 45m -json ./... 2>&1 | bin/skipcheck -allow scripts/ci-skips.txt'
 	cd test/plugins && env -u SHELL bash -o pipefail -c '$(GO) test -race -timeout 10m -json ./... 2>&1 | ../../bin/skipcheck -allow ../../scripts/ci-skips.txt'
 	sh scripts/fuzz-short.sh
 

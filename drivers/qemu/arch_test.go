@@ -97,6 +97,7 @@ func TestResolveArch(t *testing.T) {
 		{image: "https://example.invalid/arm64/noble-server-cloudimg-amd64.img", want: ArchAMD64},
 		{image: "https://example.invalid/images/machine-os-x86_64.qcow2", want: ArchAMD64},
 		{image: "https://example.invalid/arm64-and-amd64.qcow2", want: ArchAMD64},
+		{image: "https://example.invalid/amd64-and-arm64.qcow2", want: ArchAMD64},
 		{image: "https://example.invalid/farm64.qcow2", want: ArchAMD64},
 		{image: filepath.Join(other, "ubuntu-arm64.img"), want: ArchARM64},
 		{explicit: ArchAMD64, image: "https://example.invalid/debian-12-genericcloud-arm64.qcow2", want: ArchAMD64},

@@ -91,9 +91,7 @@ func runCloudCase(t *testing.T, pick func(testhost.CloudImages) cloudCase) {
 	images := testhost.CloudImagesForTest(t)
 	tc := pick(images)
 	if tc.firmware == FirmwareUEFI {
-		if _, err := resolveFirmware("amd64", FirmwareUEFI, "", DefaultBinary("amd64")); err != nil {
-			t.Skip(err)
-		}
+		requireUEFI(t, ArchAMD64)
 	}
 	bin, err := cloudBin()
 	require.NoError(t, err)

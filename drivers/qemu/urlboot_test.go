@@ -33,9 +33,7 @@ func TestCLICreateMachineOSFromURL(t *testing.T) {
 		createFromURL(t, docker, image, "urlbios", nil, urlBoot{file: "machine-os.qcow2", arch: hostArch, efi: false})
 	})
 	t.Run("uefi", func(t *testing.T) {
-		if _, err := resolveFirmware(hostArch, FirmwareUEFI, "", DefaultBinary(hostArch)); err != nil {
-			t.Skipf("UEFI firmware: %v", err)
-		}
+		requireUEFI(t, hostArch)
 		t.Parallel()
 		createFromURL(t, docker, image, "urluefi", []string{"--qemu-firmware", FirmwareUEFI}, urlBoot{file: "machine-os.qcow2", arch: hostArch, efi: true})
 	})

@@ -127,6 +127,15 @@ func requireVMHostFor(t *testing.T, arch string) {
 	}
 }
 
+// requireUEFI skips unless the UEFI firmware of guests of arch is
+// installed (OVMF on x86, EDK2 on arm64).
+func requireUEFI(t *testing.T, arch string) {
+	t.Helper()
+	if _, err := resolveFirmware(arch, FirmwareUEFI, "", DefaultBinary(arch)); err != nil {
+		t.Skipf("UEFI firmware: %v", err)
+	}
+}
+
 // sshRun runs a command in the guest with the machine's key.
 func sshRun(d *Driver, command string) (string, error) {
 	out, err := exec.Command("ssh",

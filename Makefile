@@ -3,7 +3,7 @@ COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X github.com/docker-machine-ng/machine/version.GitCommit=$(COMMIT)
 BIN      := bin/docker-machine
 
-.PHONY: build plugins cross test test-slow-vms test-short lint bench clean
+.PHONY: build plugins cross skipcheck test test-slow-vms test-short lint bench clean
 
 # CGO_ENABLED=0: a static binary (pure-Go resolver and user lookup); the
 # dynamic loader and libc's thread start-up cost every command about 1.5 ms.
@@ -41,11 +41,14 @@ cross:
 # for a few seconds (scripts/fuzz-short.sh, under two minutes).
 # SHELL is unset for the tests, as it is in CI: a test that needs a shell
 # names it.
-test: build cross
+# The skip check both test targets pipe go test's JSON through.
+skipcheck:
+	$(GO) build -o bin/skipcheck ./internal/skipcheck
+
+test: build cross skipcheck
 	$(GO) vet ./...
 	cd test/plugins && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
-	$(GO) build -o bin/skipcheck ./internal/skipcheck
 	env -u SHELL bash -o pipefail -c '$(GO) test -race -timeout 45m -json ./... 2>&1 | bin/skipcheck -allow scripts/ci-skips.txt'
 	cd test/plugins && env -u SHELL bash -o pipefail -c '$(GO) test -race -timeout 10m -json ./... 2>&1 | ../../bin/skipcheck -allow ../../scripts/ci-skips.txt'
 	sh scripts/fuzz-short.sh
@@ -56,8 +59,7 @@ test: build cross
 # host about 9 min in all, the images' build included, each test 4-5 min,
 # several times that under load). .ci/run runs it after make test. The
 # skip check allows no skip here: a missing part fails the run.
-test-slow-vms: build
-	$(GO) build -o bin/skipcheck ./internal/skipcheck
+test-slow-vms: build skipcheck
 	env -u SHELL MACHINE_TEST_SLOW_VMS=1 bash -o pipefail -c '$(GO) test -race -timeout 60m -count=1 -json -run "^TestCloudImage" ./drivers/qemu/ 2>&1 | bin/skipcheck'
 
 # Quick loop: no VMs, no nspawn hosts.

@@ -54,7 +54,7 @@ func TestProvisionTimeoutDiagnostics(t *testing.T) {
 	assert.Equal(t, 3, res.Commands, "probe, configure, diagnostics")
 	diag := e.fake.scripts[2]
 	assert.Contains(t, diag, "systemctl status docker --no-pager 2>&1 | tail -n 20")
-	assert.Contains(t, diag, "journalctl -u docker -n 20 --no-pager")
+	assert.Contains(t, diag, "journalctl -u docker -u docker.socket -u containerd -n 30 --no-pager")
 }
 
 func TestProvisionHostnameOnlyWhenDifferent(t *testing.T) {

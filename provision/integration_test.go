@@ -145,4 +145,26 @@ func TestIntegrationNspawnDebian(t *testing.T) {
 	assert.Empty(t, res.Written)
 	assert.False(t, res.Restarted, "the socket-started daemon already has the configuration")
 	assert.Equal(t, wantArgv, dockerdArgv())
+
+	// docker.socket failing to start once (seen on a loaded CI host:
+	// "Dependency failed for docker.service") costs one more restart,
+	// not the command; failing every time ends it with the socket's
+	// journal in the error.
+	out, err = th.Run(`mkdir -p /etc/systemd/system/docker.socket.d && cat > /etc/systemd/system/docker.socket.d/fail.conf <<'EOF'
+[Socket]
+ExecStartPre=/bin/sh -c 'if [ -e /run/fail-socket-once ]; then rm /run/fail-socket-once; exit 3; fi; ! [ -e /run/fail-socket ]'
+EOF
+systemctl daemon-reload && touch /run/fail-socket-once`)
+	require.NoError(t, err, out)
+	t.Cleanup(func() { _, _ = th.Run("rm -rf /etc/systemd/system/docker.socket.d /run/fail-socket*; systemctl daemon-reload") })
+	res = run(OpRegenerateCerts)
+	assert.True(t, res.Restarted)
+	out, err = th.Run("test ! -e /run/fail-socket-once && journalctl -u docker.socket --no-pager -o cat | grep -c 'Control process exited, code=exited, status=3'; systemctl is-active docker")
+	require.NoError(t, err, out)
+	assert.Equal(t, "1\nactive\n", out, "one failed socket start, then Docker ran")
+	_, err = th.Run("touch /run/fail-socket")
+	require.NoError(t, err)
+	_, err = e.runner.Run(context.Background(), e.h, OpRegenerateCerts)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "docker.socket: Control process exited", "the socket's journal is in the error")
 }

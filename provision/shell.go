@@ -235,9 +235,11 @@ func restartScript(d *Distro, reload, enable bool) string {
 	// and docker.socket, which it requires, a few more: a burst of
 	// provision/regenerate-certs runs (retries on a full disk) must hit
 	// neither limit ("A dependency job for docker.service failed").
-	b.WriteString("systemctl reset-failed docker.service 2>/dev/null || true\n")
-	b.WriteString("systemctl reset-failed docker.socket 2>/dev/null || true\n")
-	b.WriteString("systemctl restart docker || { " + diagnosticsCommand(d) + "; exit 1; }\n")
+	// A restart that still fails on a dependency (docker.socket failing
+	// once on a loaded host) is tried once more after another reset;
+	// a daemon that cannot start fails both and the diagnostics follow.
+	b.WriteString(resetFailed)
+	b.WriteString("systemctl restart docker || { " + resetFailed + "systemctl restart docker; } || { " + diagnosticsCommand(d) + "; exit 1; }\n")
 	if enable {
 		b.WriteString(enableWait)
 	}
@@ -261,5 +263,9 @@ func diagnosticsCommand(d *Distro) string {
 	if d.kind == kindBoot2Docker {
 		return "tail -n 20 /var/log/docker.log 2>&1"
 	}
-	return "systemctl status docker --no-pager 2>&1 | tail -n 20; journalctl -u docker -n 20 --no-pager 2>&1"
+	return "systemctl status docker --no-pager 2>&1 | tail -n 20; journalctl -u docker -u docker.socket -u containerd -n 30 --no-pager 2>&1"
 }
+
+// resetFailed clears the start rate limits and failed states of
+// docker.service and docker.socket (one line, ended by a newline).
+const resetFailed = "systemctl reset-failed docker.service docker.socket 2>/dev/null || true\n"

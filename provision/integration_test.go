@@ -156,7 +156,9 @@ ExecStartPre=/bin/sh -c 'if [ -e /run/fail-socket-once ]; then rm /run/fail-sock
 EOF
 systemctl daemon-reload && touch /run/fail-socket-once`)
 	require.NoError(t, err, out)
-	t.Cleanup(func() { _, _ = th.Run("rm -rf /etc/systemd/system/docker.socket.d /run/fail-socket*; systemctl daemon-reload") })
+	t.Cleanup(func() {
+		_, _ = th.Run("rm -rf /etc/systemd/system/docker.socket.d /run/fail-socket*; systemctl daemon-reload")
+	})
 	res = run(OpRegenerateCerts)
 	assert.True(t, res.Restarted)
 	out, err = th.Run("test ! -e /run/fail-socket-once && journalctl -u docker.socket --no-pager -o cat | grep -c 'Control process exited, code=exited, status=3'; systemctl is-active docker")

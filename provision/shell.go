@@ -238,8 +238,8 @@ func restartScript(d *Distro, reload, enable bool) string {
 	// A restart that still fails on a dependency (docker.socket failing
 	// once on a loaded host) is tried once more after another reset;
 	// a daemon that cannot start fails both and the diagnostics follow.
-	b.WriteString(resetFailed)
-	b.WriteString("systemctl restart docker || { " + resetFailed + "systemctl restart docker; } || { " + diagnosticsCommand(d) + "; exit 1; }\n")
+	b.WriteString(resetFailed + "\n")
+	b.WriteString("systemctl restart docker || { " + resetFailed + "; systemctl restart docker; } || { " + diagnosticsCommand(d) + "; exit 1; }\n")
 	if enable {
 		b.WriteString(enableWait)
 	}
@@ -267,5 +267,5 @@ func diagnosticsCommand(d *Distro) string {
 }
 
 // resetFailed clears the start rate limits and failed states of
-// docker.service and docker.socket (one line, ended by a newline).
-const resetFailed = "systemctl reset-failed docker.service docker.socket 2>/dev/null || true\n"
+// docker.service and docker.socket.
+const resetFailed = "systemctl reset-failed docker.service docker.socket 2>/dev/null || true"

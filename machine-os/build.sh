@@ -205,6 +205,11 @@ customize() {
 	rm -f "$root/usr/lib/udev/hwdb.bin" "$root/etc/udev/hwdb.bin"
 	# Docker starts once, after the provisioner has written its certificates and drop-in.
 	chroot "$root" systemctl disable docker.service docker.socket containerd.service
+	# dockerd 20.10 runs about 95 iptables processes for its bridge at every start; under TCG
+	# the legacy variant's take about 1.2 s less in total than the nft variant's (of 9-10 s from
+	# dockerd's start to its API). boot2docker used legacy iptables too.
+	chroot "$root" update-alternatives --set iptables /usr/sbin/iptables-legacy
+	chroot "$root" update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy
 
 	# Console login for debugging (serial console only: sshd refuses passwords).
 	chroot "$root" passwd -d root >/dev/null

@@ -132,6 +132,12 @@ func TestCLICreateMachineOS(t *testing.T) {
 	out, err = dm("ssh", "e2e", "--", "dpkg-query -S /usr/sbin/dockerd")
 	require.NoError(t, err, out)
 	assert.Equal(t, "docker.io: /usr/sbin/dockerd", out)
+	// dockerd's bridge rules went through iptables-legacy (machine-os's
+	// choice, the faster one under TCG).
+	out, err = dm("ssh", "e2e", "--", "sudo iptables -V; sudo iptables -t nat -S POSTROUTING")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "(legacy)")
+	assert.Contains(t, out, "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE")
 
 	mdir := filepath.Join(store, "machines", "e2e")
 	checkShare(t, guest, share, filepath.Join(mdir, ConsoleFile))

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/docker-machine-ng/machine/internal/testbin"
 	"github.com/docker-machine-ng/machine/internal/testhost"
@@ -56,6 +57,8 @@ type result struct {
 	code           int
 	// signal is the signal that ended the process, or 0.
 	signal syscall.Signal
+	// elapsed is how long the process ran (set by killAfter).
+	elapsed time.Duration
 }
 
 func (r result) String() string {

@@ -235,9 +235,10 @@ func restartScript(d *Distro, reload, enable bool) string {
 	// and docker.socket, which it requires, a few more: a burst of
 	// provision/regenerate-certs runs (retries on a full disk) must hit
 	// neither limit ("A dependency job for docker.service failed").
-	// A restart that still fails on a dependency (docker.socket failing
-	// once on a loaded host) is tried once more after another reset;
-	// a daemon that cannot start fails both and the diagnostics follow.
+	// A failed restart is tried once more after another reset (CI saw
+	// docker.socket fail to start once on a loaded host: "Dependency
+	// failed for docker.service"); a daemon that cannot start fails both
+	// tries and the diagnostics follow.
 	b.WriteString(resetFailed + "\n")
 	b.WriteString("systemctl restart docker || { " + resetFailed + "; systemctl restart docker; } || { " + diagnosticsCommand(d) + "; exit 1; }\n")
 	if enable {

@@ -53,7 +53,7 @@ func TestProvisionTimeoutDiagnostics(t *testing.T) {
 	assert.Contains(t, msg, "docker.service: Failed with result 'exit-code'.", "diagnostics are included")
 	assert.Equal(t, 3, res.Commands, "probe, configure, diagnostics")
 	diag := e.fake.scripts[2]
-	assert.Contains(t, diag, "systemctl status docker --no-pager 2>&1 | tail -n 20")
+	assert.Contains(t, diag, "systemctl status docker docker.socket --no-pager -n 0 2>&1")
 	assert.Contains(t, diag, "journalctl -u docker -u docker.socket -u containerd -n 30 --no-pager")
 }
 

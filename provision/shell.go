@@ -264,7 +264,10 @@ func diagnosticsCommand(d *Distro) string {
 	if d.kind == kindBoot2Docker {
 		return "tail -n 20 /var/log/docker.log 2>&1"
 	}
-	return "systemctl status docker --no-pager 2>&1 | tail -n 20; journalctl -u docker -u docker.socket -u containerd -n 30 --no-pager 2>&1"
+	// The units' states come from systemd itself (no journal lines, so
+	// a message journald has not written yet cannot be missing there);
+	// their messages follow, merged in time.
+	return "systemctl status docker docker.socket --no-pager -n 0 2>&1; journalctl -u docker -u docker.socket -u containerd -n 30 --no-pager 2>&1"
 }
 
 // resetFailed clears the start rate limits and failed states of

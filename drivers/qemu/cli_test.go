@@ -57,6 +57,14 @@ func TestCLICreateMachineOS(t *testing.T) {
 	assert.Contains(t, out, "Docker is up and running!")
 	<-secondDone
 	require.NoError(t, secondErr, second)
+	// Without shares the generator applies the whole seed (user, key,
+	// hostname, Docker's files) and the service ssh.service waits for is
+	// skipped by its condition: no process on the way to sshd.
+	out, err = dm("ssh", "second", "--", "systemctl show machine-os-seed -p ConditionResult; sudo dmesg | grep machine-os-seed; hostname")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "ConditionResult=no", "machine-os-seed.service ran although the generator applied the whole seed")
+	assert.Contains(t, out, "machine-os-seed: applied seed from /dev/vdb (user docker, hostname second)")
+	assert.Regexp(t, `(?m)^second$`, out)
 	ipSecond, err := dm("ip", "second")
 	require.NoError(t, err, ipSecond)
 	out, err = dm("ssh", "second", "--", "true")
@@ -103,10 +111,14 @@ func TestCLICreateMachineOS(t *testing.T) {
 	// From the guest: dockerd started once in this boot, with the boot:
 	// the seed's generator wrote its files and enabled it before systemd
 	// loaded any unit, so systemd never reloaded and docker.service loaded
-	// with its drop-in; never restarted; the key is root's.
-	out, err = dm("ssh", "e2e", "--", "sudo journalctl -b -o cat -u machine-os-seed -u docker; systemctl show docker -p NRestarts; sudo stat -c %a /etc/docker/server-key.pem; sudo cat /var/lib/machine-os/write-files.done; echo reloads=$(sudo journalctl -b -o cat _PID=1 | grep -c '^Reloading')")
+	// with its drop-in; never restarted; the key is root's. The generator's
+	// output is in the kernel log; the share folder is mounted by the
+	// service (see "second" below for a seed the generator applies alone).
+	out, err = dm("ssh", "e2e", "--", "sudo dmesg | grep machine-os-seed; sudo journalctl -b -o cat -u machine-os-seed -u docker; systemctl show machine-os-seed -p ConditionResult; systemctl show docker -p NRestarts; sudo stat -c %a /etc/docker/server-key.pem; sudo cat /var/lib/machine-os/write-files.done; echo reloads=$(sudo journalctl -b -o cat _PID=1 | grep -c '^Reloading')")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "machine-os-seed: configured Docker from the seed before systemd loaded its units; starting it with the boot")
+	assert.Contains(t, out, "machine-os-seed: applied seed from /dev/vdb (user docker, hostname e2e)")
+	assert.Contains(t, out, "ConditionResult=yes", "machine-os-seed.service mounts the share")
 	assert.NotContains(t, out, "machine-os-seed: configured Docker from the seed; starting it", "the service's fallback start ran")
 	assert.Contains(t, out, "reloads=0", "no daemon-reload in the first boot")
 	// (systemd's "Starting docker.service" can come before journald runs:
